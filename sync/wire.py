@@ -1,0 +1,256 @@
+"""The wire format shared by devices (``sync/``) and central (``central/``).
+
+Sealing
+-------
+A device never holds a key that opens its own backlog. For each *epoch* (a process
+lifetime, or a bounded number of events) it draws a random 256-bit data key, keeps it
+in memory only, and stores the key HPKE-sealed (RFC 9180: DHKEM(X25519, HKDF-SHA256),
+HKDF-SHA256, AES-128-GCM) to central's public key. Each event payload is encrypted
+with AES-256-GCM under the epoch's data key; the associated data is the canonical
+encoding of the event's clear routing fields, so altering any of them on disk (id,
+sequence, type, resource, time range, epoch) makes the payload fail to open.
+
+One HPKE operation per epoch rather than per event keeps sealing off the throughput
+path; AES-GCM per event costs microseconds.
+
+Clear fields carry no personal data: ids, a type, a resource id ("room:aurora"), a
+time range and when the event was made.
+
+Batch upload (``POST /v1/events``)::
+
+    {"epochs": {"<epoch id>": "<b64 HPKE enc||ct of the data key>"},
+     "events": [<SealedEvent.to_wire()>...]}
+
+Answer::
+
+    {"results": [{"id": "<event id>", "outcome": "applied"|"duplicate"|"rejected",
+                  "reason": "<human reason, for rejected>"}]}
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+__all__ = [
+    "OUTCOMES",
+    "SUITE",
+    "WIRE_VERSION",
+    "EpochKey",
+    "SealedEvent",
+    "UnsealError",
+    "WireError",
+    "new_event_id",
+    "open_epoch_key",
+    "open_payload",
+    "seal_payload",
+]
+
+WIRE_VERSION = 1
+SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_128_GCM)
+OUTCOMES = ("applied", "duplicate", "rejected")
+_EPOCH_INFO = b"tapin/epoch-key/v1"
+_NONCE_BYTES = 12
+
+
+class WireError(ValueError):
+    """A message on the wire (or a queue row) is not in the expected shape."""
+
+
+class UnsealError(WireError):
+    """A sealed epoch key or payload did not open: wrong key, or tampered fields."""
+
+
+def new_event_id(now: datetime | None = None) -> str:
+    """A UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then random bits.
+
+    Time-ordered ids keep the queue and central's dedup index append-mostly.
+    """
+    moment = now or datetime.now(UTC)
+    millis = int(moment.timestamp() * 1000) & ((1 << 48) - 1)
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (millis << 80) | (0x7 << 76) | ((rand >> 62) & 0xFFF) << 64
+    value |= (0b10 << 62) | (rand & ((1 << 62) - 1))
+    return str(uuid.UUID(int=value))
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: Any, what: str) -> bytes:
+    if not isinstance(text, str):
+        raise WireError(f"{what} must be a base64 string")
+    try:
+        return base64.b64decode(text.encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise WireError(f"{what} is not valid base64") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class EpochKey:
+    """The in-memory data key of one epoch, with its sealed form for storage."""
+
+    id: str
+    key: bytes
+    sealed: bytes
+
+    @classmethod
+    def generate(cls, central_public_key: X25519PublicKey) -> EpochKey:
+        epoch_id = new_event_id()
+        key = AESGCM.generate_key(bit_length=256)
+        sealed = SUITE.encrypt(key, central_public_key, info=_EPOCH_INFO + epoch_id.encode())
+        return cls(id=epoch_id, key=key, sealed=sealed)
+
+    def __repr__(self) -> str:
+        return f"EpochKey(id={self.id!r})"
+
+
+def open_epoch_key(epoch_id: str, sealed: bytes, private_key: X25519PrivateKey) -> bytes:
+    """Central side: recover an epoch's data key. Raises :class:`UnsealError`."""
+    try:
+        return SUITE.decrypt(sealed, private_key, info=_EPOCH_INFO + epoch_id.encode())
+    except Exception as exc:  # cryptography raises InvalidTag or ValueError here
+        raise UnsealError(f"epoch key {epoch_id} does not open with central's key") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class SealedEvent:
+    """One event as it is queued and sent: clear routing fields plus a sealed payload."""
+
+    id: str
+    seq: int
+    type: str
+    resource: str
+    starts_at: str | None
+    ends_at: str | None
+    created_at: str
+    epoch: str
+    nonce: bytes
+    ciphertext: bytes
+
+    def associated_data(self) -> bytes:
+        """Canonical bytes of every clear field; tampering with one breaks the seal."""
+        clear = [
+            WIRE_VERSION,
+            self.id,
+            self.seq,
+            self.type,
+            self.resource,
+            self.starts_at,
+            self.ends_at,
+            self.created_at,
+            self.epoch,
+        ]
+        return json.dumps(clear, separators=(",", ":")).encode()
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "seq": self.seq,
+            "type": self.type,
+            "resource": self.resource,
+            "starts_at": self.starts_at,
+            "ends_at": self.ends_at,
+            "created_at": self.created_at,
+            "epoch": self.epoch,
+            "nonce": _b64(self.nonce),
+            "ciphertext": _b64(self.ciphertext),
+        }
+
+    @classmethod
+    def from_wire(cls, data: Mapping[str, Any]) -> SealedEvent:
+        """Parse one event object. Raises :class:`WireError` naming the bad field."""
+        if not isinstance(data, Mapping):
+            raise WireError("an event must be a JSON object")
+
+        def text(name: str, optional: bool = False) -> Any:
+            value = data.get(name)
+            if value is None and optional:
+                return None
+            if not isinstance(value, str) or not value or len(value) > 200:
+                raise WireError(f"event field {name!r} must be a non-empty string")
+            return value
+
+        seq = data.get("seq")
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+            raise WireError("event field 'seq' must be a non-negative integer")
+        event_id = text("id")
+        try:
+            uuid.UUID(event_id)
+        except ValueError:
+            raise WireError("event field 'id' must be a UUID") from None
+        return cls(
+            id=event_id,
+            seq=seq,
+            type=text("type"),
+            resource=text("resource"),
+            starts_at=text("starts_at", optional=True),
+            ends_at=text("ends_at", optional=True),
+            created_at=text("created_at"),
+            epoch=text("epoch"),
+            nonce=_unb64(data.get("nonce"), "event field 'nonce'"),
+            ciphertext=_unb64(data.get("ciphertext"), "event field 'ciphertext'"),
+        )
+
+
+def seal_payload(
+    epoch: EpochKey,
+    *,
+    event_id: str,
+    seq: int,
+    type: str,
+    resource: str,
+    payload: Mapping[str, Any],
+    starts_at: datetime | None = None,
+    ends_at: datetime | None = None,
+    created_at: datetime | None = None,
+) -> SealedEvent:
+    """Device side: build a sealed event. The payload never exists on disk in clear."""
+    shell = SealedEvent(
+        id=event_id,
+        seq=seq,
+        type=type,
+        resource=resource,
+        starts_at=starts_at.isoformat() if starts_at else None,
+        ends_at=ends_at.isoformat() if ends_at else None,
+        created_at=(created_at or datetime.now(UTC)).isoformat(),
+        epoch=epoch.id,
+        nonce=os.urandom(_NONCE_BYTES),
+        ciphertext=b"",
+    )
+    plaintext = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    ciphertext = AESGCM(epoch.key).encrypt(shell.nonce, plaintext, shell.associated_data())
+    return SealedEvent(**{**_fields(shell), "ciphertext": ciphertext})
+
+
+def _fields(event: SealedEvent) -> dict[str, Any]:
+    return {name: getattr(event, name) for name in SealedEvent.__slots__}
+
+
+def open_payload(event: SealedEvent, epoch_key: bytes) -> dict[str, Any]:
+    """Central side: decrypt and parse a payload. Raises :class:`UnsealError`."""
+    try:
+        plaintext = AESGCM(epoch_key).decrypt(event.nonce, event.ciphertext, event.associated_data())
+    except (InvalidTag, ValueError) as exc:
+        raise UnsealError(
+            f"event {event.id}: payload does not open (tampered clear fields or wrong key)"
+        ) from exc
+    try:
+        payload = json.loads(plaintext)
+    except ValueError as exc:
+        raise UnsealError(f"event {event.id}: payload is not JSON") from exc
+    if not isinstance(payload, dict):
+        raise UnsealError(f"event {event.id}: payload must be a JSON object")
+    return payload
