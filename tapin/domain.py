@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 __all__ = [
     "Booking",
@@ -23,6 +24,7 @@ __all__ = [
     "Person",
     "Role",
     "Room",
+    "Site",
     "Visibility",
     "Visitor",
 ]
@@ -185,3 +187,29 @@ class IssueReport:
     text: str = field(default="", repr=False)
     photo: bytes | None = field(default=None, repr=False)
     reported_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """An organisation's office: its zone decides what "today" means on every device."""
+
+    id: str
+    name: str
+    timezone: ZoneInfo
+    rooms: tuple[Room, ...] = ()
+    desks: tuple[Desk, ...] = ()
+    people: tuple[Person, ...] = ()
+    lobbies: tuple[str, ...] = ()
+
+    def room(self, room_id: str) -> Room:
+        """The room with this id. Raises ``KeyError`` naming the id and the known ones."""
+        for room in self.rooms:
+            if room.id == room_id:
+                return room
+        known = ", ".join(r.id for r in self.rooms) or "none"
+        raise KeyError(f"no room {room_id!r} at site {self.id!r} (known: {known})")
+
+    def person(self, person_id: str | None) -> Person | None:
+        if person_id is None:
+            return None
+        return next((p for p in self.people if p.id == person_id), None)

@@ -1,1 +1,1 @@
-"""panel/screens."""
+"""The panel's screens: one ``.kv`` + ``.py`` pair each."""

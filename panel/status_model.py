@@ -1,0 +1,181 @@
+"""What the status screen shows, as plain values: no Kivy here, so it is tested directly.
+
+:func:`build_status_view` reads the in-memory calendar and the directory and returns a
+:class:`StatusView` whose strings are final. Private meetings arrive here already as
+"Private meeting" with no organiser (see :func:`tapin.calendar.meeting_view`), and an
+organiser is named only if the directory shows them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from tapin import timefmt
+from tapin.calendar import CalendarStore, Directory, RoomState, meeting_view, site_day
+from tapin.domain import Room
+
+__all__ = ["AgendaItem", "StatusView", "TimelineBlock", "build_status_view"]
+
+_STATE_WORDS = {
+    RoomState.FREE: "Free",
+    RoomState.STARTING_SOON: "Starting soon",
+    RoomState.BUSY: "Busy",
+}
+_ICONS = {"free": "check", "starting_soon": "clock", "busy": "block", "unavailable": "cloud-off"}
+_TIMELINE_OPEN = time(7, 0)
+_TIMELINE_CLOSE = time(19, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineBlock:
+    start: float
+    """Left edge as a fraction (0..1) of the timeline."""
+    end: float
+    private: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AgendaItem:
+    times: str
+    subject: str
+    organiser: str
+    current: bool
+    past: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StatusView:
+    room_name: str
+    room_details: str
+    state: str
+    """``free``, ``starting_soon``, ``busy`` or ``unavailable`` (no calendar known)."""
+    state_word: str
+    icon: str
+    headline: str
+    remaining: str
+    meeting_label: str
+    meeting_title: str
+    meeting_organiser: str
+    meeting_times: str
+    clock: str
+    date: str
+    agenda: tuple[AgendaItem, ...]
+    timeline: tuple[TimelineBlock, ...]
+    timeline_labels: tuple[str, ...]
+    now_position: float
+
+
+def _room_details(room: Room) -> str:
+    parts = [f"Floor {room.floor}", f"{room.capacity} seats"]
+    if room.equipment:
+        parts.append(", ".join(room.equipment))
+    return "  ·  ".join(parts)
+
+
+def build_status_view(
+    room: Room,
+    calendar: CalendarStore,
+    directory: Directory,
+    now: datetime,
+    *,
+    h24: bool = True,
+) -> StatusView:
+    """Everything the status screen of ``room`` shows at ``now``."""
+    zone = calendar.zone
+    local_now = now.astimezone(zone)
+    day = site_day(now, zone)
+
+    def hm(moment: datetime) -> str:
+        return timefmt.clock(moment, zone, h24=h24)
+
+    clock_text = hm(now)
+    date_text = f"{local_now:%A} {local_now.day} {local_now:%B}"
+    open_at = datetime.combine(day, _TIMELINE_OPEN, tzinfo=zone)
+    close_at = datetime.combine(day, _TIMELINE_CLOSE, tzinfo=zone)
+    labels = tuple(hm(open_at + timedelta(hours=h)) for h in range(0, 13, 3))
+    span = (close_at - open_at).total_seconds()
+
+    def frac(moment: datetime) -> float:
+        return min(1.0, max(0.0, (moment - open_at).total_seconds() / span))
+
+    if not calendar.loaded(room.id):
+        return StatusView(
+            room_name=room.name,
+            room_details=_room_details(room),
+            state="unavailable",
+            state_word="Calendar unavailable",
+            icon=_ICONS["unavailable"],
+            headline="Waiting for the calendar",
+            remaining="Booking is paused until this panel reaches the server",
+            meeting_label="",
+            meeting_title="",
+            meeting_organiser="",
+            meeting_times="",
+            clock=clock_text,
+            date=date_text,
+            agenda=(),
+            timeline=(),
+            timeline_labels=labels,
+            now_position=frac(now),
+        )
+
+    meetings = calendar.meetings(room.id, day)
+    status = calendar.status(room.id, now)
+    if status.state is RoomState.BUSY:
+        assert status.until is not None
+        headline = f"Busy until {hm(status.until)}"
+        remaining = f"{timefmt.duration(status.until - now)} left"
+    elif status.until is None:
+        headline = "Free for the rest of the day"
+        remaining = "No more meetings today"
+    else:
+        headline = f"Free until {hm(status.until)}"
+        remaining = f"for {timefmt.duration(status.until - now)}"
+
+    shown = status.current or status.next
+    if shown is not None and shown.start < datetime.combine(
+        day + timedelta(days=1), time(0), tzinfo=zone
+    ):
+        view = meeting_view(shown, directory)
+        label = "Now" if shown is status.current else "Next"
+        title = view.subject
+        organiser = view.organiser or ""
+        times = f"{hm(view.start)} – {hm(view.end)}"
+    else:
+        label, title, organiser, times = "Next", "Nothing else booked today", "", ""
+
+    agenda = tuple(
+        AgendaItem(
+            times=f"{hm(m.start)} – {hm(m.end)}",
+            subject=(v := meeting_view(m, directory)).subject,
+            organiser=v.organiser or "",
+            current=m.covers(now),
+            past=m.end <= now,
+        )
+        for m in meetings
+    )
+    timeline = tuple(
+        TimelineBlock(frac(m.start), frac(m.end), m.private)
+        for m in meetings
+        if m.end > open_at and m.start < close_at
+    )
+    return StatusView(
+        room_name=room.name,
+        room_details=_room_details(room),
+        state=status.state.value,
+        state_word=_STATE_WORDS[status.state],
+        icon=_ICONS[status.state.value],
+        headline=headline,
+        remaining=remaining,
+        meeting_label=label,
+        meeting_title=title,
+        meeting_organiser=organiser,
+        meeting_times=times,
+        clock=clock_text,
+        date=date_text,
+        agenda=agenda,
+        timeline=timeline,
+        timeline_labels=labels,
+        now_position=frac(now),
+    )

@@ -1,0 +1,5 @@
+import sys
+
+from tapin.cli import main
+
+sys.exit(main())

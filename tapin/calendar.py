@@ -1,0 +1,248 @@
+"""Today's calendar, in runtime memory only, and what it means for a room right now.
+
+The :class:`CalendarStore` is the one place a device keeps meetings. It never writes
+them anywhere: no file, no SQLite, no log line carries a subject or an organiser.
+Observers (the UI) subscribe and are called on every change.
+
+:func:`room_status` turns a room's meetings and a moment into what a panel shows:
+free, starting soon or busy, and until when. All arithmetic is done on aware
+datetimes (absolute instants), so DST changes and midnight need no special cases;
+"today" is the site's day, computed in the site's zone.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from tapin.domain import Meeting, Person
+
+__all__ = [
+    "STARTING_SOON",
+    "CalendarStore",
+    "Directory",
+    "MeetingView",
+    "RoomState",
+    "RoomStatus",
+    "day_bounds",
+    "meeting_view",
+    "room_status",
+    "site_day",
+]
+
+STARTING_SOON = timedelta(minutes=10)
+"""A free room whose next meeting starts within this is shown as "starting soon"."""
+
+PRIVATE_SUBJECT = "Private meeting"
+
+
+class RoomState(enum.StrEnum):
+    FREE = "free"
+    STARTING_SOON = "starting_soon"
+    BUSY = "busy"
+
+
+@dataclass(frozen=True, slots=True)
+class RoomStatus:
+    state: RoomState
+    until: datetime | None
+    """Free until (next meeting's start) or busy until (end of back-to-back meetings).
+    ``None`` when free for the rest of the site's day."""
+    current: Meeting | None
+    next: Meeting | None
+
+    def remaining(self, now: datetime) -> timedelta | None:
+        return None if self.until is None else self.until - now
+
+
+def site_day(moment: datetime, zone: ZoneInfo) -> date:
+    """The site's calendar day at ``moment``."""
+    return moment.astimezone(zone).date()
+
+
+def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """Start and end (exclusive) of ``day`` in ``zone``: 23, 24 or 25 hours long."""
+    start = datetime.combine(day, time(0), tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+    return start, end
+
+
+def room_status(
+    meetings: Iterable[Meeting],
+    now: datetime,
+    zone: ZoneInfo,
+    *,
+    soon: timedelta = STARTING_SOON,
+) -> RoomStatus:
+    """What a room is doing at ``now``, from its meetings (any order).
+
+    Busy lasts to the end of the chain of back-to-back or overlapping meetings that
+    covers ``now``. Free lasts until the next meeting today; ``until`` is ``None``
+    when nothing else starts before the end of the site's day.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    ordered = sorted(meetings, key=lambda m: (m.start, m.end))
+    current = next((m for m in ordered if m.covers(now)), None)
+    if current is not None:
+        busy_until = current.end
+        for meeting in ordered:  # sorted by start: one pass follows the whole chain
+            if meeting.start <= busy_until < meeting.end:
+                busy_until = meeting.end
+        upcoming = next((m for m in ordered if m.start >= busy_until), None)
+        return RoomStatus(RoomState.BUSY, busy_until, current, upcoming)
+
+    _, day_end = day_bounds(site_day(now, zone), zone)
+    upcoming = next((m for m in ordered if m.start > now), None)
+    if upcoming is None or upcoming.start >= day_end:
+        return RoomStatus(RoomState.FREE, None, None, upcoming)
+    state = RoomState.STARTING_SOON if upcoming.start - now <= soon else RoomState.FREE
+    return RoomStatus(state, upcoming.start, None, upcoming)
+
+
+class Directory:
+    """People a device may show. Invisible people are dropped on the way in.
+
+    Holding only visible entries means no code path can display a hidden person, not
+    even by mistake: lookups of an invisible id answer ``None``.
+    """
+
+    def __init__(self, people: Iterable[Person] = ()) -> None:
+        self._people: dict[str, Person] = {}
+        self.replace(people)
+
+    def replace(self, people: Iterable[Person]) -> None:
+        self._people = {p.id: p for p in people if p.visible}
+
+    def forget(self, person_id: str) -> None:
+        self._people.pop(person_id, None)
+
+    def get(self, person_id: str | None) -> Person | None:
+        return None if person_id is None else self._people.get(person_id)
+
+    def __len__(self) -> int:
+        return len(self._people)
+
+    def __iter__(self) -> Iterator[Person]:
+        return iter(self._people.values())
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingView:
+    """What a screen may show of a meeting."""
+
+    subject: str
+    organiser: str | None
+    start: datetime
+    end: datetime
+    private: bool
+
+
+def meeting_view(meeting: Meeting, directory: Directory) -> MeetingView:
+    """The displayable form of a meeting: private ones show no subject and no organiser;
+    an organiser is named only when the directory lists them as visible."""
+    if meeting.private:
+        return MeetingView(PRIVATE_SUBJECT, None, meeting.start, meeting.end, True)
+    organiser = directory.get(meeting.organiser_id)
+    return MeetingView(
+        subject=meeting.subject.strip() or "Meeting",
+        organiser=organiser.name if organiser else None,
+        start=meeting.start,
+        end=meeting.end,
+        private=False,
+    )
+
+
+Listener = Callable[[str], None]
+
+
+class CalendarStore:
+    """Today's meetings per room, in memory, observable.
+
+    ``loaded`` tells whether the calendar of a room is known at all: a panel restarted
+    while offline has no calendar and must say so instead of showing "free".
+    Thread-safe: the sync layer may replace a room's day from a worker thread;
+    listeners are called on that thread with the room id (the UI marshals to its loop).
+    """
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self.zone = zone
+        self._lock = threading.Lock()
+        self._meetings: dict[str, tuple[Meeting, ...]] = {}
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(room_id)`` on every change; returns the unsubscribe function."""
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def replace_room(self, room_id: str, meetings: Iterable[Meeting]) -> None:
+        """Set a room's meetings (a fresh snapshot from central or the demo)."""
+        ordered = tuple(sorted(meetings, key=lambda m: (m.start, m.end, m.id)))
+        for meeting in ordered:
+            if meeting.room_id != room_id:
+                raise ValueError(
+                    f"meeting {meeting.id} belongs to {meeting.room_id}, not {room_id}"
+                )
+        with self._lock:
+            self._meetings[room_id] = ordered
+        self._notify(room_id)
+
+    def forget_person(self, person_id: str) -> None:
+        """Erase a person's traces: meetings they organise lose subject and organiser,
+        and they leave every attendee list."""
+        from dataclasses import replace
+
+        changed: list[str] = []
+        with self._lock:
+            for room_id, meetings in self._meetings.items():
+                updated = tuple(
+                    replace(
+                        m,
+                        subject="" if m.organiser_id == person_id else m.subject,
+                        organiser_id=None if m.organiser_id == person_id else m.organiser_id,
+                        attendee_ids=tuple(a for a in m.attendee_ids if a != person_id),
+                    )
+                    for m in meetings
+                )
+                if updated != meetings:
+                    self._meetings[room_id] = updated
+                    changed.append(room_id)
+        for room_id in changed:
+            self._notify(room_id)
+
+    def loaded(self, room_id: str) -> bool:
+        with self._lock:
+            return room_id in self._meetings
+
+    def meetings(self, room_id: str, day: date | None = None) -> Sequence[Meeting]:
+        """A room's meetings, those overlapping ``day`` (site time) when given."""
+        with self._lock:
+            meetings = self._meetings.get(room_id, ())
+        if day is None:
+            return meetings
+        start, end = day_bounds(day, self.zone)
+        return tuple(m for m in meetings if m.start < end and m.end > start)
+
+    def status(self, room_id: str, now: datetime) -> RoomStatus:
+        return room_status(self.meetings(room_id), now, self.zone)
+
+    def clear(self) -> None:
+        with self._lock:
+            rooms = list(self._meetings)
+            self._meetings.clear()
+        for room_id in rooms:
+            self._notify(room_id)
+
+    def _notify(self, room_id: str) -> None:
+        for listener in list(self._listeners):
+            listener(room_id)

@@ -1,0 +1,208 @@
+"""The device configuration: one TOML file, validated on load.
+
+Example (``/etc/tapin/tapin.toml``)::
+
+    [device]
+    role = "panel"              # "panel" or "kiosk"
+    room = "aurora"             # required for a panel
+    # lobby = "lobby-main"      # required for a kiosk
+
+    [site]
+    timezone = "Europe/Stockholm"
+    locale = "en_GB"            # en_GB, en_US, sv_SE
+
+    [central]
+    url = "https://central.example.org"
+    # ca_file = "/etc/tapin/org-ca.pem"
+
+    [paths]
+    state_dir = "/var/lib/tapin"
+
+Every problem is reported as :class:`ConfigError` naming the file, the key and what
+is wrong; unknown keys are errors too (a typo must not silently fall back to a
+default).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+__all__ = ["DEFAULT_PATH", "LOCALES", "ROLES", "Config", "ConfigError", "load_config"]
+
+DEFAULT_PATH = Path("/etc/tapin/tapin.toml")
+ROLES = ("panel", "kiosk")
+LOCALES = ("en_GB", "en_US", "sv_SE")
+_MAX_BYTES = 64 * 1024
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing, unreadable or invalid.
+
+    ``str(error)`` is a message a technician can act on: ``file: key: problem``.
+    """
+
+    def __init__(self, path: Path | str, key: str | None, problem: str) -> None:
+        self.path = str(path)
+        self.key = key
+        self.problem = problem
+        where = f"{self.path}: {key}" if key else self.path
+        super().__init__(f"{where}: {problem}")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    role: str
+    timezone: ZoneInfo
+    locale: str
+    state_dir: Path
+    room: str | None = None
+    lobby: str | None = None
+    central_url: str | None = None
+    ca_file: Path | None = None
+    source: str = "<defaults>"
+
+    @property
+    def uses_24h_clock(self) -> bool:
+        return self.locale != "en_US"
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"must be a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in options:
+            raise ValueError(f"must be one of {', '.join(options)}; got {value!r}")
+        return str(value)
+
+    return check
+
+
+def _zone(value: Any) -> ZoneInfo:
+    name = _text(value)
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r} (use an IANA name such as 'Europe/Stockholm')"
+        ) from None
+
+
+def _url(value: Any) -> str:
+    text = _text(value)
+    parts = urlsplit(text)
+    if parts.scheme != "https" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+        raise ValueError(f"must be an https:// URL (TLS is required), got {text!r}")
+    if not parts.hostname:
+        raise ValueError(f"must be a URL with a host name, got {text!r}")
+    return text.rstrip("/")
+
+
+def _path(value: Any) -> Path:
+    return Path(_text(value)).expanduser()
+
+
+def _ident(value: Any) -> str:
+    text = _text(value)
+    if len(text) > 64 or not all(c.isalnum() or c in "-_." for c in text):
+        raise ValueError(f"must be an id of letters, digits, '-', '_' or '.', got {text!r}")
+    return text
+
+
+_SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
+    "device": {"role": _choice(ROLES), "room": _ident, "lobby": _ident},
+    "site": {"timezone": _zone, "locale": _choice(LOCALES)},
+    "central": {"url": _url, "ca_file": _path},
+    "paths": {"state_dir": _path},
+}
+
+
+def _validate(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for section, body in raw.items():
+        if section not in _SCHEMA:
+            raise ConfigError(
+                source,
+                section,
+                f"unknown section; expected one of {', '.join('[' + s + ']' for s in _SCHEMA)}",
+            )
+        if not isinstance(body, Mapping):
+            raise ConfigError(source, section, "must be a table, e.g. [" + section + "]")
+        for key, value in body.items():
+            checker = _SCHEMA[section].get(key)
+            if checker is None:
+                known = ", ".join(_SCHEMA[section])
+                raise ConfigError(source, f"{section}.{key}", f"unknown key; known: {known}")
+            try:
+                values[f"{section}.{key}"] = checker(value)
+            except ValueError as exc:
+                raise ConfigError(source, f"{section}.{key}", str(exc)) from None
+    return values
+
+
+def _build(values: Mapping[str, Any], source: str, defaults: Mapping[str, Any]) -> Config:
+    merged = {**defaults, **values}
+    for required in ("device.role", "site.timezone", "paths.state_dir"):
+        if required not in merged:
+            raise ConfigError(source, required, "is required")
+    role = merged["device.role"]
+    if role == "panel" and "device.room" not in merged:
+        raise ConfigError(source, "device.room", "is required when device.role is 'panel'")
+    if role == "kiosk" and "device.lobby" not in merged:
+        raise ConfigError(source, "device.lobby", "is required when device.role is 'kiosk'")
+    ca_file = merged.get("central.ca_file")
+    if ca_file is not None and not ca_file.is_file():
+        raise ConfigError(source, "central.ca_file", f"no such file: {ca_file}")
+    return Config(
+        role=role,
+        timezone=merged["site.timezone"],
+        locale=merged.get("site.locale", "en_GB"),
+        state_dir=merged["paths.state_dir"],
+        room=merged.get("device.room"),
+        lobby=merged.get("device.lobby"),
+        central_url=merged.get("central.url"),
+        ca_file=ca_file,
+        source=source,
+    )
+
+
+def load_config(path: Path | str, *, defaults: Mapping[str, Any] | None = None) -> Config:
+    """Read and validate a TOML configuration file.
+
+    ``defaults`` maps dotted keys (``"site.timezone"``) to already-validated values
+    used where the file is silent (the demo mode passes its own).
+
+    Raises :class:`ConfigError` for a missing, unreadable, oversized, malformed or
+    invalid file.
+    """
+    source = str(path)
+    file = Path(path)
+    try:
+        data = file.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(source, None, "no such file") from None
+    except OSError as exc:
+        raise ConfigError(source, None, f"cannot read: {exc.strerror}") from None
+    if len(data) > _MAX_BYTES:
+        raise ConfigError(source, None, f"too large ({len(data)} bytes; at most {_MAX_BYTES})")
+    try:
+        raw = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(source, None, "is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, None, f"not valid TOML: {exc}") from None
+    return _build(_validate(raw, source), source, defaults or {})
+
+
+def config_from_defaults(defaults: Mapping[str, Any], source: str = "<demo>") -> Config:
+    """A configuration made only of validated defaults (demo mode without a file)."""
+    return _build({}, source, defaults)

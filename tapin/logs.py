@@ -1,0 +1,48 @@
+"""Logging for devices: stderr only (journald on a Pi), and no personal data.
+
+The rule is that code never logs names, emails, phone numbers, meeting subjects or MAC
+addresses: it logs ids, counts and types. :class:`RedactingFilter` is the safety net
+behind that rule: it masks anything shaped like an email address or a MAC address
+before a record is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+
+__all__ = ["RedactingFilter", "redact", "setup_logging"]
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+_MAC = re.compile(r"\b[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}\b")
+_PHONE = re.compile(r"\+\d[\d ()-]{6,}\d")
+
+
+def redact(text: str) -> str:
+    text = _EMAIL.sub("<email>", text)
+    text = _MAC.sub("<mac>", text)
+    return _PHONE.sub("<phone>", text)
+
+
+class RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def setup_logging(level: str = "INFO") -> None:
+    """Send every log record to stderr through the redacting filter."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # Kivy's start-up banner is noise for technicians; keep its warnings and errors.
+    logging.getLogger("kivy").setLevel(level if level == "DEBUG" else "WARNING")

@@ -1,0 +1,48 @@
+"""Prepare Kivy's process environment. Call before the first ``import kivy``.
+
+Kivy reads its settings from environment variables at import time. For Tapin:
+
+* no Kivy file log and no ``~/.kivy`` config written (logs go to stderr only, and a
+  device must not grow files nobody reads);
+* command-line arguments are ours, not Kivy's;
+* without a display (no ``DISPLAY`` / ``WAYLAND_DISPLAY``) SDL renders offscreen with
+  Mesa, so screenshots and tests work on a server.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["has_display", "prepare_kivy"]
+
+
+def has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def prepare_kivy(kivy_home: Path, size: tuple[int, int], *, offscreen: bool) -> None:
+    """Set Kivy's environment and window size. Safe to call once per process."""
+    if "kivy" in sys.modules:
+        from kivy.core.window import Window
+
+        Window.size = size
+        return
+    kivy_home.mkdir(parents=True, exist_ok=True)
+    os.environ["KIVY_HOME"] = str(kivy_home)
+    os.environ["KIVY_NO_ARGS"] = "1"
+    os.environ["KIVY_NO_FILELOG"] = "1"
+    os.environ["KIVY_NO_CONFIG"] = "1"
+    os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
+    os.environ.setdefault("KCFG_KIVY_LOG_LEVEL", "warning")
+    if offscreen:
+        os.environ["SDL_VIDEODRIVER"] = "offscreen"
+        os.environ.setdefault("KIVY_WINDOW", "sdl2")
+    from kivy.config import Config
+
+    Config.set("graphics", "width", str(size[0]))
+    Config.set("graphics", "height", str(size[1]))
+    Config.set("graphics", "resizable", "0")
+    Config.set("kivy", "exit_on_escape", "0")
+    Config.set("input", "mouse", "mouse,disable_multitouch")

@@ -1,0 +1,64 @@
+"""Screenshots of the Kivy window as PNG, written with the standard library.
+
+Kivy's own ``Window.screenshot`` numbers its files; tours and tests need exact paths and
+pixel access, so we read the framebuffer ourselves.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Frame", "grab", "write_png"]
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    width: int
+    height: int
+    rgba: bytes
+    """Rows top to bottom, 4 bytes a pixel."""
+
+    def pixel(self, x: int, y_from_top: int) -> tuple[int, int, int, int]:
+        offset = (y_from_top * self.width + x) * 4
+        r, g, b, a = self.rgba[offset : offset + 4]
+        return (r, g, b, a)
+
+
+def grab() -> Frame:
+    """The window's current framebuffer. Call after a frame has been drawn."""
+    from kivy.core.window import Window
+    from kivy.graphics.opengl import GL_RGBA, GL_UNSIGNED_BYTE, glReadPixels
+
+    width, height = (int(v) for v in Window.size)
+    data = glReadPixels(0, 0, width, height, GL_RGBA, GL_UNSIGNED_BYTE)
+    stride = width * 4
+    rows = [data[i * stride : (i + 1) * stride] for i in range(height)]
+    return Frame(width, height, b"".join(reversed(rows)))
+
+
+def write_png(path: Path, frame: Frame) -> Path:
+    """Write ``frame`` as an 8-bit RGB PNG (opaque) and return the path."""
+    stride = frame.width * 4
+    raw = bytearray()
+    for y in range(frame.height):
+        row = frame.rgba[y * stride : (y + 1) * stride]
+        raw.append(0)  # filter: none
+        rgb = bytearray(frame.width * 3)
+        rgb[0::3] = row[0::4]
+        rgb[1::3] = row[1::4]
+        rgb[2::3] = row[2::4]
+        raw += rgb
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", frame.width, frame.height, 8, 2, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+    png += chunk(b"IDAT", zlib.compress(bytes(raw), 6)) + chunk(b"IEND", b"")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png)
+    return path
