@@ -14,7 +14,12 @@ $(STAMP): pyproject.toml
 
 ## run: the demo room panel (a window, or demo-panel.png without a display)
 run: $(STAMP)
-	$(BIN)/tapin panel --demo --auto-display demo-panel.png
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then \
+	  $(BIN)/tapin panel --demo; \
+	else \
+	  echo "No display found: rendering the demo panel offscreen to demo-panel.png"; \
+	  $(BIN)/tapin --log-level WARNING panel --demo --screenshot demo-panel.png --exit-after 3; \
+	fi
 
 ## test: lint, types, tests
 test: lint types pytest
@@ -31,7 +36,6 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.queue
-	$(BIN)/python -m benchmarks.drain
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache demo-panel.png

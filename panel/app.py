@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from kivy.app import App
-from kivy.clock import Clock
+from kivy.clock import Clock, ClockEvent
 from kivy.core.window import Window
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
@@ -32,6 +32,7 @@ class PanelApp(App):
         self.runtime = runtime
         self.room = runtime.room(room_id)
         self.status_screen: StatusScreen | None = None
+        self._ticker: ClockEvent | None = None
         self._refresh_trigger = Clock.create_trigger(self.refresh)
         self._unsubscribe = runtime.calendar.subscribe(lambda _room: self._refresh_trigger())
 
@@ -41,7 +42,7 @@ class PanelApp(App):
         manager.add_widget(self.status_screen)
         Window.clearcolor = (0, 0, 0, 1)
         self.refresh()
-        Clock.schedule_interval(self.refresh, REFRESH_SECONDS)
+        self._ticker = Clock.schedule_interval(self.refresh, REFRESH_SECONDS)
         return manager
 
     def refresh(self, *_: Any) -> None:
@@ -57,3 +58,5 @@ class PanelApp(App):
 
     def on_stop(self) -> None:
         self._unsubscribe()
+        if self._ticker is not None:
+            self._ticker.cancel()

@@ -9,7 +9,7 @@ organiser is named only if the directory shows them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from tapin import timefmt
 from tapin.calendar import CalendarStore, Directory, RoomState, meeting_view, site_day
@@ -83,6 +83,7 @@ def build_status_view(
 ) -> StatusView:
     """Everything the status screen of ``room`` shows at ``now``."""
     zone = calendar.zone
+    now = now.astimezone(UTC)
     local_now = now.astimezone(zone)
     day = site_day(now, zone)
 

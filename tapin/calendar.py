@@ -16,7 +16,7 @@ import enum
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from tapin.domain import Meeting, Person
@@ -56,7 +56,7 @@ class RoomStatus:
     next: Meeting | None
 
     def remaining(self, now: datetime) -> timedelta | None:
-        return None if self.until is None else self.until - now
+        return None if self.until is None else self.until - now.astimezone(UTC)
 
 
 def site_day(moment: datetime, zone: ZoneInfo) -> date:
@@ -65,10 +65,11 @@ def site_day(moment: datetime, zone: ZoneInfo) -> date:
 
 
 def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
-    """Start and end (exclusive) of ``day`` in ``zone``: 23, 24 or 25 hours long."""
+    """Start and end (exclusive) of ``day`` in ``zone``, as UTC instants: 23, 24 or 25
+    hours apart."""
     start = datetime.combine(day, time(0), tzinfo=zone)
     end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
-    return start, end
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def room_status(
@@ -86,6 +87,7 @@ def room_status(
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
+    now = now.astimezone(UTC)  # instants, not wall clocks (see tapin.domain._to_utc)
     ordered = sorted(meetings, key=lambda m: (m.start, m.end))
     current = next((m for m in ordered if m.covers(now)), None)
     if current is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 __all__ = [
@@ -59,6 +59,15 @@ class IssueCategory(enum.StrEnum):
 def _require_aware(name: str, value: datetime) -> None:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{name} must be timezone-aware, got naive {value.isoformat()}")
+
+
+def _to_utc(obj: object, *names: str) -> None:
+    """Store instants in UTC: Python compares and subtracts two datetimes that share a
+    ``ZoneInfo`` by wall clock, which is wrong across a DST change."""
+    for name in names:
+        value = getattr(obj, name)
+        _require_aware(name, value)
+        object.__setattr__(obj, name, value.astimezone(UTC))
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +120,10 @@ class Person:
 
 @dataclass(frozen=True, slots=True)
 class Meeting:
-    """One meeting in a room, as today's calendar knows it. Memory only."""
+    """One meeting in a room, as today's calendar knows it. Memory only.
+
+    ``start`` and ``end`` are stored in UTC whatever zone they were given in.
+    """
 
     id: str
     room_id: str
@@ -124,8 +136,7 @@ class Meeting:
     checked_in: bool = False
 
     def __post_init__(self) -> None:
-        _require_aware("start", self.start)
-        _require_aware("end", self.end)
+        _to_utc(self, "start", "end")
         if self.end <= self.start:
             raise ValueError(
                 f"meeting {self.id}: end {self.end.isoformat()} is not after "
@@ -158,8 +169,7 @@ class Booking:
     booked_by: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        _require_aware("start", self.start)
-        _require_aware("end", self.end)
+        _to_utc(self, "start", "end")
         if self.end <= self.start:
             raise ValueError(f"booking {self.id}: end is not after start")
 

@@ -18,6 +18,7 @@ __all__ = ["AgendaRow", "StatusScreen"]
 Builder.load_file(str(Path(__file__).with_suffix(".kv")))
 
 MAX_AGENDA_ROWS = 4
+MAX_AGENDA_ROWS_PORTRAIT = 3
 
 
 class AgendaRow(BoxLayout):
@@ -31,10 +32,11 @@ class AgendaRow(BoxLayout):
 class StatusScreen(Screen):
     view: StatusView | None = ObjectProperty(None, allownone=True)
     unit = NumericProperty(1.0)
+    portrait = BooleanProperty(False)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.bind(view=self._fill_agenda, unit=self._fill_agenda)
+        self.bind(view=self._fill_agenda, unit=self._fill_agenda, portrait=self._fill_agenda)
 
     def _fill_agenda(self, *_: Any) -> None:
         box = self.ids.agenda
@@ -42,10 +44,11 @@ class StatusScreen(Screen):
         if self.view is None:
             return
         items = list(self.view.agenda)
+        rows = MAX_AGENDA_ROWS_PORTRAIT if self.portrait else MAX_AGENDA_ROWS
         # Show from the meeting in progress (or the last one that ended) onwards.
         first = next((i for i, item in enumerate(items) if not item.past), len(items))
-        start = max(0, min(first, len(items) - MAX_AGENDA_ROWS))
-        for item in items[start : start + MAX_AGENDA_ROWS]:
+        start = max(0, min(first, len(items) - rows))
+        for item in items[start : start + rows]:
             box.add_widget(
                 AgendaRow(
                     times=item.times,
