@@ -230,7 +230,10 @@ def seal_payload(
         nonce=os.urandom(_NONCE_BYTES),
         ciphertext=b"",
     )
-    plaintext = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    # allow_nan=False: NaN and Infinity are not JSON (RFC 8259); central could never store them.
+    plaintext = json.dumps(
+        payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode()
     ciphertext = AESGCM(epoch.key).encrypt(shell.nonce, plaintext, shell.associated_data())
     return SealedEvent(**{**_fields(shell), "ciphertext": ciphertext})
 
@@ -242,7 +245,9 @@ def _fields(event: SealedEvent) -> dict[str, Any]:
 def open_payload(event: SealedEvent, epoch_key: bytes) -> dict[str, Any]:
     """Central side: decrypt and parse a payload. Raises :class:`UnsealError`."""
     try:
-        plaintext = AESGCM(epoch_key).decrypt(event.nonce, event.ciphertext, event.associated_data())
+        plaintext = AESGCM(epoch_key).decrypt(
+            event.nonce, event.ciphertext, event.associated_data()
+        )
     except (InvalidTag, ValueError) as exc:
         raise UnsealError(
             f"event {event.id}: payload does not open (tampered clear fields or wrong key)"
