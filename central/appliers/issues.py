@@ -1,0 +1,101 @@
+"""``issue.report``: a broken screen, a cold room, a missing chair, with an optional photo."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+import psycopg
+
+from central.appliers.base import (
+    Context,
+    Item,
+    Rejection,
+    b64_field,
+    first_of_each,
+    id_field,
+    require_kind,
+    require_own_scope,
+    text_field,
+)
+
+__all__ = ["CATEGORIES", "IssueReport"]
+
+CATEGORIES = ("display", "video", "audio", "climate", "furniture", "cleaning", "other")
+_MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"))
+
+_INSERT = """
+INSERT INTO issue_reports (id, site_id, resource, category, text, photo, photo_type,
+                           reporter_id, device_id, reported_at)
+SELECT i.id, %(site)s, i.resource, i.category, i.text, i.photo, i.photo_type,
+       (SELECT p.id FROM people p WHERE p.id = i.reporter), %(device)s, i.at
+FROM unnest(%(ids)s::text[], %(res)s::text[], %(cats)s::text[], %(texts)s::text[],
+            %(photos)s::bytea[], %(types)s::text[], %(reporters)s::text[],
+            %(ats)s::timestamptz[]) WITH ORDINALITY
+     AS i(id, resource, category, text, photo, photo_type, reporter, at, ord)
+ORDER BY i.ord
+ON CONFLICT DO NOTHING
+RETURNING id
+"""
+
+
+def _photo_type(photo: bytes) -> str:
+    for magic, mime in _MAGIC:
+        if photo.startswith(magic):
+            return mime
+    raise Rejection("invalid", "the photo must be a JPEG or PNG image")
+
+
+class IssueReport:
+    """Payload ``{report_id, category, text?, photo? (base64 JPEG/PNG), reporter_id?}``;
+    clear ``resource`` is a room, desk or lobby (a panel: its own room only)."""
+
+    type: ClassVar[str] = "issue.report"
+
+    def check(self, item: Item, ctx: Context) -> None:
+        require_kind(item, ("room", "desk", "lobby"))
+        if ctx.device.role == "panel":
+            require_own_scope(item, ctx)
+        category = item.payload.get("category")
+        if category not in CATEGORIES:
+            raise Rejection("invalid", f"category must be one of {', '.join(CATEGORIES)}")
+        photo = b64_field(item.payload, "photo", ctx.max_photo_bytes)
+        item.values = {
+            "id": id_field(item.payload, "report_id"),
+            "category": category,
+            "text": text_field(item.payload, "text", 2000, required=False),
+            "photo": photo,
+            "photo_type": _photo_type(photo) if photo else None,
+            "reporter": id_field(item.payload, "reporter_id", required=False),
+        }
+        item.actor = item.values["reporter"]
+
+    async def apply(
+        self, conn: psycopg.AsyncConnection, ctx: Context, items: Sequence[Item]
+    ) -> dict[int, Rejection]:
+        fresh, rejected = first_of_each(items, _id_used)
+        vals = [i.values for i in fresh]
+        cur = await conn.execute(
+            _INSERT,
+            {
+                "site": ctx.device.site_id,
+                "device": ctx.device.id,
+                "ids": [v["id"] for v in vals],
+                "res": [i.resource for i in fresh],
+                "cats": [v["category"] for v in vals],
+                "texts": [v["text"] for v in vals],
+                "photos": [v["photo"] for v in vals],
+                "types": [v["photo_type"] for v in vals],
+                "reporters": [v["reporter"] for v in vals],
+                "ats": [i.created for i in fresh],
+            },
+        )
+        made = {row[0] for row in await cur.fetchall()}
+        for item in fresh:
+            if item.values["id"] not in made:
+                rejected[item.index] = _id_used(item)
+        return rejected
+
+
+def _id_used(item: Item) -> Rejection:
+    return Rejection("invalid", f"report id {item.values['id']} is already used")

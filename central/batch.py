@@ -1,0 +1,221 @@
+"""Parsing an uploaded batch and opening its events: the pure half of ``POST /v1/events``.
+
+Nothing here touches the database. A body that is not a batch at all is a
+:class:`BadRequest` (400) or :class:`PayloadTooLarge` (413); an event that is malformed
+but has a usable id is answered on its own, as ``rejected`` with code ``malformed``,
+and is not recorded (a corrected resend can still apply).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from central.appliers import APPLIERS, Item, Rejection
+from central.appliers.base import parse_time, storable
+from central.auth import DeviceContext
+from central.errors import BadRequest, PayloadTooLarge
+from sync.wire import SealedEvent, UnsealError, WireError, open_epoch_key, open_payload
+
+__all__ = ["EpochKeys", "Limits", "Pending", "Result", "open_events", "parse_batch"]
+
+RESOURCE_KINDS = ("room", "desk", "lobby")
+EVENT_MAX_AGE = timedelta(days=90)
+"""Older events are refused: central has purged the dedup rows that would catch a resend."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_events: int = 1000
+    max_photo_bytes: int = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    id: str
+    outcome: str
+    reason: str | None = None
+    code: str | None = None
+
+    def to_json(self) -> dict[str, str]:
+        out = {"id": self.id, "outcome": self.outcome}
+        if self.reason is not None:
+            out["reason"] = self.reason
+        if self.code is not None:
+            out["code"] = self.code
+        return out
+
+
+@dataclass(slots=True)
+class Pending:
+    """A well-formed, first-seen event of the batch, to be recorded in the ledger."""
+
+    index: int
+    key: str
+    """The event id in canonical UUID form (the ledger's key)."""
+    event: SealedEvent
+    item: Item | None
+    rejection: Rejection | None
+
+
+class EpochKeys:
+    """Opened epoch data keys, per device, in a bounded LRU (one HPKE open per epoch)."""
+
+    def __init__(self, private_key: X25519PrivateKey, size: int = 4096) -> None:
+        self._private_key = private_key
+        self._size = size
+        self._keys: OrderedDict[tuple[str, str, bytes], bytes] = OrderedDict()
+
+    def open(self, device_id: str, epoch_id: str, sealed: bytes) -> bytes:
+        """The data key of an epoch. Raises :class:`UnsealError`."""
+        slot = (device_id, epoch_id, sealed)
+        key = self._keys.get(slot)
+        if key is None:
+            key = open_epoch_key(epoch_id, sealed, self._private_key)
+            self._keys[slot] = key
+            if len(self._keys) > self._size:
+                self._keys.popitem(last=False)
+        else:
+            self._keys.move_to_end(slot)
+        return key
+
+
+def _b64(value: Any, what: str) -> bytes:
+    if not isinstance(value, str) or len(value) > 4096:
+        raise BadRequest(f"{what} must be a base64 string")
+    try:
+        return base64.b64decode(value.encode("ascii"), validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        raise BadRequest(f"{what} is not valid base64") from None
+
+
+def _usable_id(raw: Any) -> str | None:
+    if not isinstance(raw, dict):
+        return None
+    value = raw.get("id")
+    if not isinstance(value, str) or not value or len(value) > 200:
+        return None
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return None
+    return value
+
+
+def parse_batch(body: Any, limits: Limits) -> tuple[dict[str, bytes], list[SealedEvent | Result]]:
+    """The batch's sealed epoch keys and its events (or their ``malformed`` answers)."""
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object with 'epochs' and 'events'")
+    epochs, events = body.get("epochs"), body.get("events")
+    if not isinstance(epochs, dict):
+        raise BadRequest("'epochs' must be an object mapping epoch ids to sealed keys")
+    if not isinstance(events, list):
+        raise BadRequest("'events' must be a list")
+    if len(events) > limits.max_events:
+        raise PayloadTooLarge(f"a batch of {len(events)} events", limits.max_events)
+    if len(epochs) > limits.max_events:
+        raise PayloadTooLarge(f"a batch with {len(epochs)} epochs", limits.max_events)
+    sealed: dict[str, bytes] = {}
+    for epoch_id, value in epochs.items():
+        if not epoch_id or len(epoch_id) > 200:
+            raise BadRequest("epoch ids must be 1 to 200 characters")
+        sealed[epoch_id] = _b64(value, f"epochs[{epoch_id!r}]")
+    parsed: list[SealedEvent | Result] = []
+    for index, raw in enumerate(events):
+        try:
+            parsed.append(SealedEvent.from_wire(raw))
+        except (WireError, ValueError, TypeError) as exc:
+            event_id = _usable_id(raw)
+            if event_id is None:
+                raise BadRequest(f"events[{index}]: {exc}") from None
+            parsed.append(Result(event_id, "rejected", str(exc), "malformed"))
+    return sealed, parsed
+
+
+_MAX_SEQ = 2**63 - 1
+
+
+def _unstorable(event: SealedEvent) -> str | None:
+    """Why the clear fields cannot be recorded as they are, if they cannot."""
+    if event.seq > _MAX_SEQ:
+        return "event field 'seq' is larger than 2**63 - 1"
+    for name in ("type", "resource", "starts_at", "ends_at", "created_at"):
+        value = getattr(event, name)
+        if value is not None and not storable(value):
+            return f"event field {name!r} contains unstorable characters"
+    return None
+
+
+def _item(index: int, event: SealedEvent, payload: dict[str, Any], now: datetime) -> Item:
+    if event.type not in APPLIERS:
+        raise Rejection("unknown_type", f"central does not know event type {event.type!r}")
+    kind, _, rid = event.resource.partition(":")
+    if kind not in RESOURCE_KINDS or not rid:
+        raise Rejection("invalid", "resource must be room:<id>, desk:<id> or lobby:<id>")
+    created = parse_time(event.created_at, "created_at")
+    assert created is not None
+    if created < now - EVENT_MAX_AGE:
+        raise Rejection("expired", "the event is older than the 90-day retention")
+    return Item(
+        index=index,
+        id=event.id,
+        seq=event.seq,
+        type=event.type,
+        resource=event.resource,
+        kind=kind,
+        rid=rid,
+        created=created,
+        starts=parse_time(event.starts_at, "starts_at"),
+        ends=parse_time(event.ends_at, "ends_at"),
+        payload=payload,
+    )
+
+
+def open_events(
+    parsed: list[SealedEvent | Result],
+    epochs: dict[str, bytes],
+    keys: EpochKeys,
+    device: DeviceContext,
+    now: datetime,
+) -> tuple[list[Pending], dict[int, Result]]:
+    """Open every first-seen event. Returns what to record, and unrecorded answers."""
+    pending: list[Pending] = []
+    answers: dict[int, Result] = {}
+    seen: set[str] = set()
+    for index, event in enumerate(parsed):
+        if isinstance(event, Result):
+            answers[index] = event
+            continue
+        key = str(uuid.UUID(event.id))
+        if key in seen:
+            continue  # answered like its first occurrence
+        problem = _unstorable(event)
+        if problem:
+            answers[index] = Result(event.id, "rejected", problem, "malformed")
+            continue
+        sealed = epochs.get(event.epoch)
+        if sealed is None:
+            reason = f"epoch {event.epoch} is not in the batch's 'epochs'"
+            answers[index] = Result(event.id, "rejected", reason, "malformed")
+            continue
+        seen.add(key)
+        item, rejection = None, None
+        try:
+            payload = open_payload(event, keys.open(device.id, event.epoch, sealed))
+            item = _item(index, event, payload, now)
+        except UnsealError:
+            rejection = Rejection(
+                "unsealable", "the payload does not open: tampered clear fields or a wrong key"
+            )
+        except Rejection as exc:
+            rejection = exc
+        pending.append(Pending(index, key, event, item, rejection))
+    return pending, answers

@@ -1,0 +1,141 @@
+"""Writing the directory and the calendar: what a Microsoft 365 / Google sync (or the
+demo seed) feeds central. Upserts, keyed by the source's ids.
+
+Meetings are written under a ``FOR UPDATE`` lock on their room rows; device bookings
+take ``FOR SHARE`` on the same rows, so a meeting and an overlapping booking never
+both commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+import psycopg
+
+if TYPE_CHECKING:  # central takes these shapes; it does not need tapin at run time
+    from tapin.domain import Desk, Meeting, Person, Room
+
+__all__ = ["upsert_desks", "upsert_meetings", "upsert_people", "upsert_rooms", "upsert_site"]
+
+
+async def upsert_site(
+    conn: psycopg.AsyncConnection, site_id: str, name: str, timezone: str, lobbies: Iterable[str]
+) -> None:
+    await conn.execute(
+        "INSERT INTO sites (id, name, timezone) VALUES (%s, %s, %s)"
+        " ON CONFLICT (id) DO UPDATE SET name = excluded.name, timezone = excluded.timezone",
+        [site_id, name, timezone],
+    )
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO lobbies (id, site_id, name) VALUES (%s, %s, %s)"
+            " ON CONFLICT (id) DO UPDATE SET site_id = excluded.site_id",
+            [(lobby, site_id, lobby) for lobby in lobbies],
+        )
+
+
+async def upsert_rooms(conn: psycopg.AsyncConnection, site_id: str, rooms: Sequence[Room]) -> None:
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO rooms (id, site_id, name, building, floor, capacity, equipment,"
+            " auto_release, checkin_before, checkin_after)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (id) DO UPDATE SET site_id = excluded.site_id, name = excluded.name,"
+            " building = excluded.building, floor = excluded.floor,"
+            " capacity = excluded.capacity, equipment = excluded.equipment,"
+            " auto_release = excluded.auto_release,"
+            " checkin_before = excluded.checkin_before, checkin_after = excluded.checkin_after",
+            [
+                (
+                    r.id,
+                    site_id,
+                    r.name,
+                    r.building,
+                    r.floor,
+                    r.capacity,
+                    list(r.equipment),
+                    r.auto_release,
+                    r.checkin_before,
+                    r.checkin_after,
+                )
+                for r in rooms
+            ],
+        )
+
+
+async def upsert_desks(conn: psycopg.AsyncConnection, site_id: str, desks: Sequence[Desk]) -> None:
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO desks (id, site_id, name, floor, zone, equipment)"
+            " VALUES (%s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (id) DO UPDATE SET site_id = excluded.site_id, name = excluded.name,"
+            " floor = excluded.floor, zone = excluded.zone, equipment = excluded.equipment",
+            [(d.id, site_id, d.name, d.floor, d.zone, list(d.equipment)) for d in desks],
+        )
+
+
+async def upsert_people(
+    conn: psycopg.AsyncConnection, site_id: str, people: Sequence[Person]
+) -> None:
+    """Directory entries; an upsert counts as activity (``last_active_at``)."""
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO people (id, site_id, name, email, title, department, phone, photo,"
+            " role, visibility) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (id) DO UPDATE SET site_id = excluded.site_id, name = excluded.name,"
+            " email = excluded.email, title = excluded.title,"
+            " department = excluded.department, phone = excluded.phone,"
+            " photo = excluded.photo, role = excluded.role,"
+            " visibility = excluded.visibility, last_active_at = now()",
+            [
+                (
+                    p.id,
+                    site_id,
+                    p.name,
+                    p.email,
+                    p.title,
+                    p.department,
+                    p.phone,
+                    p.photo,
+                    p.role.value,
+                    p.visibility.value,
+                )
+                for p in people
+            ],
+        )
+
+
+async def upsert_meetings(conn: psycopg.AsyncConnection, meetings: Sequence[Meeting]) -> None:
+    """Calendar meetings, written under the room lock (call inside a transaction).
+
+    An organiser or attendee id not in the directory is dropped rather than refused.
+    """
+    rooms = sorted({m.room_id for m in meetings})
+    if not rooms:
+        return
+    await conn.execute("SELECT 1 FROM rooms WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [rooms])
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO meetings (id, room_id, during, subject, organiser_id, attendee_ids,"
+            " private) VALUES (%s, %s, tstzrange(%s, %s), %s,"
+            " (SELECT id FROM people WHERE id = %s),"
+            " ARRAY(SELECT id FROM people WHERE id = ANY(%s::text[])), %s)"
+            " ON CONFLICT (id) DO UPDATE SET room_id = excluded.room_id,"
+            " during = excluded.during, subject = excluded.subject,"
+            " organiser_id = excluded.organiser_id, attendee_ids = excluded.attendee_ids,"
+            " private = excluded.private",
+            [
+                (
+                    m.id,
+                    m.room_id,
+                    m.start,
+                    m.end,
+                    m.subject,
+                    m.organiser_id,
+                    list(m.attendee_ids),
+                    m.private,
+                )
+                for m in meetings
+            ],
+        )

@@ -1,0 +1,288 @@
+"""Applying a batch exactly once: the database half of ``POST /v1/events``.
+
+One transaction per batch:
+
+1. record every event in ``applied_events`` with one ``INSERT ... ON CONFLICT DO
+   NOTHING RETURNING``: the rows it returns are new, the others were seen before and
+   get their stored answer (``duplicate``, or the same rejection);
+2. apply the new ones in batch order, consecutive events of one type in one bulk call
+   to their applier (see ``central/appliers``);
+3. store the rejections only the database could decide, and commit.
+
+Effects and ledger rows commit together, so a crash at any point applies nothing twice.
+If a statement fails on the data itself (an unforeseen constraint or value error), the
+batch is rolled back and replayed with a savepoint per event, so one bad event is
+rejected (code ``invalid``) without holding back the others. Deadlocks and lock
+timeouts roll back and retry the whole batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import errors
+
+from central.appliers import APPLIERS, Context, Item, Rejection
+from central.auth import DeviceContext
+from central.batch import EpochKeys, Limits, Pending, Result, open_events, parse_batch
+from central.errors import ServiceBusy
+
+__all__ = ["ingest"]
+
+log = logging.getLogger(__name__)
+
+_DATA_ERRORS = (psycopg.DataError, psycopg.IntegrityError, errors.ProgramLimitExceeded)
+_TRANSIENT = (errors.DeadlockDetected, errors.SerializationFailure, errors.LockNotAvailable)
+_ATTEMPTS = 4
+
+_RECORD = """
+INSERT INTO applied_events (device_id, event_id, seq, type, outcome, reason, code, created_at)
+SELECT %(device)s, i.id, i.seq, i.type, i.outcome, i.reason, i.code, i.created
+FROM unnest(%(ids)s::uuid[], %(seqs)s::bigint[], %(types)s::text[], %(outcomes)s::text[],
+            %(reasons)s::text[], %(codes)s::text[], %(created)s::timestamptz[])
+     AS i(id, seq, type, outcome, reason, code, created)
+ON CONFLICT DO NOTHING
+RETURNING event_id::text
+"""
+
+_STORED = """
+SELECT event_id::text, outcome, reason, code FROM applied_events
+WHERE device_id = %s AND event_id = ANY(%s::uuid[])
+"""
+
+_REJECT = """
+UPDATE applied_events a SET outcome = 'rejected', reason = u.reason, code = u.code
+FROM unnest(%(ids)s::uuid[], %(reasons)s::text[], %(codes)s::text[]) AS u(id, reason, code)
+WHERE a.device_id = %(device)s AND a.event_id = u.id
+"""
+
+_SITE_RESOURCES = """
+SELECT 'room:' || id FROM rooms WHERE site_id = %(site)s AND id = ANY(%(room)s)
+UNION ALL SELECT 'desk:' || id FROM desks WHERE site_id = %(site)s AND id = ANY(%(desk)s)
+UNION ALL SELECT 'lobby:' || id FROM lobbies WHERE site_id = %(site)s AND id = ANY(%(lobby)s)
+"""
+
+_ACTIVE = """
+UPDATE people SET last_active_at = now()
+WHERE id = ANY(%s) AND last_active_at < now() - interval '1 day'
+"""
+
+
+async def ingest(
+    conn: psycopg.AsyncConnection,
+    device: DeviceContext,
+    body: Any,
+    *,
+    keys: EpochKeys,
+    limits: Limits,
+    now: datetime,
+) -> list[dict[str, str]]:
+    """Apply a batch body for ``device``; the answers, one per event, in order.
+
+    Raises :class:`BadRequest`/:class:`PayloadTooLarge` for a body that is not a batch
+    and :class:`ServiceBusy` when contention outlasts the retries.
+    """
+    epochs, parsed = parse_batch(body, limits)
+    pending, answers = open_events(parsed, epochs, keys, device, now)
+    ctx = Context(device, now, limits.max_photo_bytes)
+    outcomes = await _transact(conn, ctx, pending)
+    answers.update(outcomes)
+    first = {p.key: p.index for p in pending}
+    results: list[dict[str, str]] = []
+    counts = dict.fromkeys(("applied", "duplicate", "rejected"), 0)
+    for index, event in enumerate(parsed):
+        answer = answers.get(index)
+        if answer is None:  # a repeat, within the batch, of an earlier event
+            assert not isinstance(event, Result)
+            earlier = answers[first[str(uuid.UUID(event.id))]]
+            if earlier.outcome == "rejected":
+                answer = Result(event.id, "rejected", earlier.reason, earlier.code)
+            else:
+                answer = Result(event.id, "duplicate")
+        counts[answer.outcome] += 1
+        results.append(answer.to_json())
+    log.info(
+        "device %s batch of %d: %d applied, %d duplicate, %d rejected",
+        device.id,
+        len(parsed),
+        counts["applied"],
+        counts["duplicate"],
+        counts["rejected"],
+    )
+    return results
+
+
+async def _transact(
+    conn: psycopg.AsyncConnection, ctx: Context, pending: list[Pending]
+) -> dict[int, Result]:
+    if not pending:
+        return {}
+    careful = False
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            async with conn.transaction():
+                fresh = Context(ctx.device, ctx.now, ctx.max_photo_bytes)
+                return await _apply_batch(conn, fresh, pending, careful)
+        except _DATA_ERRORS as exc:
+            if careful:
+                raise
+            log.warning(
+                "device %s: batch hit %s; replaying it event by event",
+                ctx.device.id,
+                exc.sqlstate,
+            )
+            careful = True
+        except _TRANSIENT as exc:
+            log.info("device %s: %s on attempt %d; retrying", ctx.device.id, exc.sqlstate, attempt)
+            await asyncio.sleep(random.uniform(0.01, 0.05) * attempt)
+    raise ServiceBusy("central is busy with conflicting writes; retry this batch shortly")
+
+
+async def _apply_batch(
+    conn: psycopg.AsyncConnection, ctx: Context, pending: list[Pending], careful: bool
+) -> dict[int, Result]:
+    rejections: dict[int, Rejection] = {}
+    items: list[Item] = []
+    for p in pending:
+        if p.rejection is not None:
+            rejections[p.index] = p.rejection
+        elif p.item is not None:
+            items.append(p.item)
+    await _check(conn, ctx, items, rejections)
+    key_of = {p.index: p.key for p in pending}
+
+    cur = await conn.execute(_RECORD, _ledger_rows(ctx, pending, rejections))
+    new = {row[0] for row in await cur.fetchall()}
+    seen_before = [p for p in pending if p.key not in new]
+    stored: dict[str, tuple[str, str | None, str | None]] = {}
+    if seen_before:
+        cur = await conn.execute(_STORED, [ctx.device.id, [p.key for p in seen_before]])
+        stored = {row[0]: (row[1], row[2], row[3]) for row in await cur.fetchall()}
+
+    todo = [i for i in items if i.index not in rejections and key_of[i.index] in new]
+    late = await _apply_runs(conn, ctx, todo, careful)
+    if late:
+        await conn.execute(
+            _REJECT,
+            {
+                "device": ctx.device.id,
+                "ids": [key_of[i] for i in late],
+                "reasons": [r.reason for r in late.values()],
+                "codes": [r.code for r in late.values()],
+            },
+        )
+        rejections.update(late)
+    actors = sorted({i.actor for i in todo if i.actor and i.index not in rejections})
+    if actors:
+        await conn.execute(_ACTIVE, [actors])
+
+    outcomes: dict[int, Result] = {}
+    for p in pending:
+        event_id = p.event.id
+        if p.key in new:
+            r = rejections.get(p.index)
+            outcomes[p.index] = (
+                Result(event_id, "rejected", r.reason, r.code) if r else Result(event_id, "applied")
+            )
+        else:
+            outcome, reason, code = stored[p.key]
+            if outcome == "rejected":
+                outcomes[p.index] = Result(event_id, "rejected", reason, code)
+            else:
+                outcomes[p.index] = Result(event_id, "duplicate")
+    return outcomes
+
+
+async def _check(
+    conn: psycopg.AsyncConnection,
+    ctx: Context,
+    items: list[Item],
+    rejections: dict[int, Rejection],
+) -> None:
+    """Resources must belong to the device's site; then each applier's own checks."""
+    wanted: dict[str, list[str]] = {"room": [], "desk": [], "lobby": []}
+    for item in items:
+        wanted[item.kind].append(item.rid)
+    cur = await conn.execute(_SITE_RESOURCES, {"site": ctx.device.site_id, **wanted})
+    known = {row[0] for row in await cur.fetchall()}
+    for item in items:
+        if item.index in rejections:
+            continue
+        try:
+            if item.resource not in known:
+                raise Rejection(
+                    "forbidden",
+                    f"{item.resource} is not part of site {ctx.device.site_id}, this device's site",
+                )
+            APPLIERS[item.type].check(item, ctx)
+        except Rejection as rejection:
+            rejections[item.index] = rejection
+
+
+def _ledger_rows(
+    ctx: Context, pending: list[Pending], rejections: dict[int, Rejection]
+) -> dict[str, Any]:
+    rows: dict[str, Any] = {k: [] for k in ("ids", "seqs", "types", "outcomes", "reasons")}
+    rows.update(codes=[], created=[], device=ctx.device.id)
+    for p in pending:
+        r = rejections.get(p.index)
+        rows["ids"].append(p.key)
+        rows["seqs"].append(p.event.seq)
+        rows["types"].append(p.event.type)
+        rows["outcomes"].append("rejected" if r else "applied")
+        rows["reasons"].append(r.reason if r else None)
+        rows["codes"].append(r.code if r else None)
+        rows["created"].append(p.item.created if p.item else None)
+    return rows
+
+
+# Events in different lanes touch disjoint state, so they commute: applying lane by lane
+# (order kept within each lane) gives the same result as batch order, with longer runs
+# of one type for the bulk appliers.
+_LANES = {"presence.sample": 0, "issue.report": 1, "visitor.signin": 2, "visitor.signout": 2}
+_SPACES_LANE = 3  # bookings, check-ins, releases: order matters among all of them
+
+
+def _in_lanes(items: Sequence[Item]) -> list[Item]:
+    return sorted(items, key=lambda item: _LANES.get(item.type, _SPACES_LANE))  # stable
+
+
+async def _apply_runs(
+    conn: psycopg.AsyncConnection, ctx: Context, items: Sequence[Item], careful: bool
+) -> dict[int, Rejection]:
+    """Apply lane by lane, each run of one type in one call (or a savepoint per item)."""
+    items = _in_lanes(items)
+    rejected: dict[int, Rejection] = {}
+    start = 0
+    while start < len(items):
+        end = start
+        while end < len(items) and items[end].type == items[start].type:
+            end += 1
+        applier = APPLIERS[items[start].type]
+        if not careful:
+            rejected.update(await applier.apply(conn, ctx, items[start:end]))
+        else:
+            for item in items[start:end]:
+                try:
+                    async with conn.transaction():
+                        rejected.update(await applier.apply(conn, ctx, [item]))
+                except _DATA_ERRORS as exc:
+                    log.warning(
+                        "device %s: event %s refused by the database (%s)",
+                        ctx.device.id,
+                        item.id,
+                        exc.sqlstate,
+                    )
+                    rejected[item.index] = Rejection(
+                        "invalid",
+                        f"central could not store this event (database error {exc.sqlstate})",
+                    )
+        start = end
+    return rejected

@@ -1,0 +1,251 @@
+"""What devices download: rooms, desks, directory, a room's calendar, free/busy.
+
+Each snapshot is a JSON document built from the device's own site only, with a strong
+ETag over its canonical bytes. Rules that come from the privacy policy live here:
+
+- the directory holds visible people only, and only display fields (no email);
+- a private meeting has no subject, organiser or attendees;
+- an invisible person never appears, not even as an organiser or attendee id;
+- a lobby kiosk reads free/busy (``availability``), never room calendars.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from central.auth import DeviceContext
+from central.errors import BadRequest, Forbidden
+
+__all__ = [
+    "Snapshot",
+    "availability",
+    "calendar",
+    "desks",
+    "directory",
+    "rooms",
+    "site_day",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    body: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, document: dict[str, Any]) -> Snapshot:
+        body = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+        return cls(body, f'"{hashlib.sha256(body).hexdigest()[:40]}"')
+
+
+def site_day(zone: ZoneInfo, now: datetime) -> tuple[date, datetime, datetime]:
+    """The site's current calendar day and its bounds as aware datetimes."""
+    day = now.astimezone(zone).date()
+    start = datetime.combine(day, time(0), tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+    return day, start, end
+
+
+def _iso(moment: datetime, zone: ZoneInfo) -> str:
+    return moment.astimezone(zone).isoformat()
+
+
+async def _rows(
+    conn: psycopg.AsyncConnection, sql: str, params: Sequence[Any] | Mapping[str, Any]
+) -> list[tuple[Any, ...]]:
+    cur = await conn.execute(sql, params)
+    return await cur.fetchall()
+
+
+async def _site(conn: psycopg.AsyncConnection, device: DeviceContext) -> dict[str, Any]:
+    rows = await _rows(conn, "SELECT name FROM sites WHERE id = %s", [device.site_id])
+    return {"id": device.site_id, "name": rows[0][0], "timezone": device.timezone.key}
+
+
+async def rooms(conn: psycopg.AsyncConnection, device: DeviceContext) -> Snapshot:
+    rows = await _rows(
+        conn,
+        "SELECT id, name, building, floor, capacity, equipment, auto_release,"
+        " extract(epoch FROM checkin_before)::int / 60, extract(epoch FROM checkin_after)::int / 60"
+        " FROM rooms WHERE site_id = %s ORDER BY id",
+        [device.site_id],
+    )
+    keys = (
+        "id",
+        "name",
+        "building",
+        "floor",
+        "capacity",
+        "equipment",
+        "auto_release",
+        "checkin_before_minutes",
+        "checkin_after_minutes",
+    )
+    lobbies = await _rows(
+        conn, "SELECT id, name FROM lobbies WHERE site_id = %s ORDER BY id", [device.site_id]
+    )
+    return Snapshot.of(
+        {
+            "site": await _site(conn, device),
+            "rooms": [dict(zip(keys, row, strict=True)) for row in rows],
+            "lobbies": [{"id": i, "name": n} for i, n in lobbies],
+        }
+    )
+
+
+async def desks(conn: psycopg.AsyncConnection, device: DeviceContext) -> Snapshot:
+    rows = await _rows(
+        conn,
+        "SELECT id, name, floor, zone, equipment FROM desks WHERE site_id = %s ORDER BY id",
+        [device.site_id],
+    )
+    keys = ("id", "name", "floor", "zone", "equipment")
+    return Snapshot.of(
+        {"site_id": device.site_id, "desks": [dict(zip(keys, row, strict=True)) for row in rows]}
+    )
+
+
+async def directory(conn: psycopg.AsyncConnection, device: DeviceContext) -> Snapshot:
+    rows = await _rows(
+        conn,
+        "SELECT id, name, title, department, phone, photo, role FROM people"
+        " WHERE site_id = %s AND visibility = 'visible' ORDER BY id",
+        [device.site_id],
+    )
+    keys = ("id", "name", "title", "department", "phone", "photo", "role")
+    return Snapshot.of(
+        {"site_id": device.site_id, "people": [dict(zip(keys, row, strict=True)) for row in rows]}
+    )
+
+
+_CALENDAR = """
+SELECT m.id, 'calendar', lower(m.during), upper(m.during), m.private,
+       CASE WHEN m.private THEN NULL ELSE m.subject END,
+       CASE WHEN m.private THEN NULL ELSE o.id END,
+       CASE WHEN m.private THEN '{}'::text[] ELSE ARRAY(
+           SELECT a FROM unnest(m.attendee_ids) a
+           JOIN people p ON p.id = a AND p.visibility = 'visible') END,
+       CASE WHEN m.released_at IS NOT NULL THEN 'released'
+            WHEN c.id IS NOT NULL THEN 'checked_in' ELSE 'confirmed' END
+FROM meetings m
+LEFT JOIN people o ON o.id = m.organiser_id AND o.visibility = 'visible'
+LEFT JOIN checkins c ON c.meeting_id = m.id
+WHERE m.room_id = %(room)s AND m.during && tstzrange(%(start)s, %(end)s)
+UNION ALL
+SELECT b.id, 'device', lower(b.during), upper(b.during), false, b.subject, o.id, '{}'::text[],
+       CASE WHEN b.status = 'released' THEN 'released'
+            WHEN b.status = 'ended' THEN 'ended'
+            WHEN c.id IS NOT NULL THEN 'checked_in' ELSE 'confirmed' END
+FROM bookings b
+LEFT JOIN people o ON o.id = b.booked_by AND o.visibility = 'visible'
+LEFT JOIN checkins c ON c.booking_id = b.id
+WHERE b.room_id = %(room)s AND b.during && tstzrange(%(start)s, %(end)s)
+ORDER BY 3, 1
+"""
+
+
+def _check_calendar_scope(device: DeviceContext, room_id: str) -> None:
+    if device.scope_kind != "room":
+        raise Forbidden(
+            "lobby kiosks may not read room calendars; use /v1/snapshot/availability for free/busy"
+        )
+    if room_id != device.scope_id:
+        raise Forbidden(
+            f"this device is the panel of room {device.scope_id!r} and may read only its calendar"
+        )
+
+
+async def calendar(
+    conn: psycopg.AsyncConnection, device: DeviceContext, room_id: str | None, now: datetime
+) -> Snapshot:
+    """Today's meetings and device bookings of the device's own room.
+
+    Raises :class:`BadRequest` without a room and :class:`Forbidden` for any room but
+    the panel's own (a room of another site included).
+    """
+    if not room_id:
+        raise BadRequest("query parameter 'room' is required")
+    _check_calendar_scope(device, room_id)
+    day, start, end = site_day(device.timezone, now)
+    rows = await _rows(conn, _CALENDAR, {"room": room_id, "start": start, "end": end})
+    keys = ("id", "source", "start", "end", "private", "subject", "organiser_id", "attendee_ids")
+    meetings = []
+    for row in rows:
+        item = dict(zip(keys, row[:8], strict=True))
+        item["start"], item["end"] = _iso(row[2], device.timezone), _iso(row[3], device.timezone)
+        item["status"] = row[8]
+        meetings.append(item)
+    return Snapshot.of(
+        {
+            "site_id": device.site_id,
+            "room_id": room_id,
+            "day": day.isoformat(),
+            "timezone": device.timezone.key,
+            "meetings": meetings,
+        }
+    )
+
+
+_BUSY = """
+SELECT r.id, lower(x.during), upper(x.during)
+FROM rooms r
+JOIN LATERAL (
+    SELECT m.during FROM meetings m
+    WHERE m.room_id = r.id AND m.released_at IS NULL AND m.during && tstzrange(%(start)s, %(end)s)
+    UNION ALL
+    SELECT b.during FROM bookings b
+    WHERE b.room_id = r.id AND b.status <> 'released' AND b.during && tstzrange(%(start)s, %(end)s)
+) x ON true
+WHERE r.site_id = %(site)s
+ORDER BY 1, 2, 3
+"""
+
+
+async def availability(
+    conn: psycopg.AsyncConnection, device: DeviceContext, now: datetime
+) -> Snapshot:
+    """Free/busy of every room of the site today: intervals only, no subjects or people."""
+    day, start, end = site_day(device.timezone, now)
+    params = {"site": device.site_id, "start": start, "end": end}
+    busy: dict[str, list[tuple[datetime, datetime]]] = {}
+    for room_id, lo, hi in await _rows(conn, _BUSY, params):
+        busy.setdefault(room_id, []).append((lo, hi))
+    room_ids = await _rows(
+        conn, "SELECT id FROM rooms WHERE site_id = %s ORDER BY id", [device.site_id]
+    )
+    return Snapshot.of(
+        {
+            "site_id": device.site_id,
+            "day": day.isoformat(),
+            "timezone": device.timezone.key,
+            "rooms": [
+                {
+                    "id": r,
+                    "busy": [
+                        {"start": _iso(lo, device.timezone), "end": _iso(hi, device.timezone)}
+                        for lo, hi in _merge(busy.get(r, []))
+                    ],
+                }
+                for (r,) in room_ids
+            ],
+        }
+    )
+
+
+def _merge(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Join overlapping or touching busy spans (already sorted by start)."""
+    merged: list[tuple[datetime, datetime]] = []
+    for lo, hi in spans:
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+        else:
+            merged.append((lo, hi))
+    return merged

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from email.utils import parsedate_to_datetime
+
+from central import revoke_device
+from tests.central.conftest import World
+
+
+async def test_requests_without_valid_credentials_get_401_json(world: World) -> None:
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic abc"}):
+        response = await world.client.get("/v1/snapshot/rooms", headers=headers)
+        assert response.status_code == 401
+        assert response.json()["error"] == "unauthorized"
+        assert response.json()["detail"]
+        assert response.headers["www-authenticate"] == "Bearer"
+    response = await world.client.post("/v1/events", json={"epochs": {}, "events": []})
+    assert response.status_code == 401
+    assert (await world.client.get("/v1/commands")).status_code == 401
+
+
+async def test_a_revoked_device_is_refused(world: World) -> None:
+    device = await world.enroll(room="r1")
+    assert (await world.client.get("/v1/snapshot/rooms", headers=device.headers)).status_code == 200
+    assert await revoke_device(world.pool, device.id) is True
+    assert await revoke_device(world.pool, device.id) is False
+    response = await world.client.get("/v1/snapshot/rooms", headers=device.headers)
+    assert response.status_code == 401
+    assert "revoked" in response.json()["detail"]
+
+
+async def test_last_seen_is_updated(world: World) -> None:
+    device = await world.enroll(room="r1")
+    assert await world.count("devices", "id = %s AND last_seen_at IS NULL", device.id) == 1
+    await world.client.get("/v1/commands", headers=device.headers)
+    assert await world.count("devices", "id = %s AND last_seen_at IS NOT NULL", device.id) == 1
+
+
+async def test_every_response_carries_a_date_header(world: World) -> None:
+    device = await world.enroll(room="r1")
+    responses = [
+        await world.client.get("/v1/health"),
+        await world.client.get("/v1/snapshot/rooms"),
+        await world.client.get("/v1/snapshot/rooms", headers=device.headers),
+        await world.client.get("/v1/nothing-here"),
+        await world.client.delete("/v1/health"),
+    ]
+    assert [r.status_code for r in responses] == [200, 401, 200, 404, 405]
+    for response in responses:
+        assert parsedate_to_datetime(response.headers["date"]).tzinfo is not None
+    assert responses[3].json()["error"] == "not_found"
+    assert responses[4].json()["error"] == "method_not_allowed"
+
+
+async def test_health_and_openapi_need_no_credentials(world: World) -> None:
+    health = await world.client.get("/v1/health")
+    assert health.json() == {"status": "ok"}
+    spec = await world.client.get("/v1/openapi.yaml")
+    assert spec.status_code == 200
+    assert spec.headers["content-type"].startswith("application/yaml")
+    assert spec.text.startswith("openapi: 3.")
+    for path in ("/v1/enroll:", "/v1/events:", "/v1/snapshot/calendar:", "/v1/commands/{id}/ack:"):
+        assert path in spec.text
