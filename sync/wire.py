@@ -30,8 +30,10 @@ Answer::
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -77,12 +79,12 @@ def new_event_id(now: datetime | None = None) -> str:
 
     Time-ordered ids keep the queue and central's dedup index append-mostly.
     """
-    moment = now or datetime.now(UTC)
-    millis = int(moment.timestamp() * 1000) & ((1 << 48) - 1)
+    millis = int((now.timestamp() if now else time.time()) * 1000) & ((1 << 48) - 1)
     rand = int.from_bytes(os.urandom(10), "big")
     value = (millis << 80) | (0x7 << 76) | ((rand >> 62) & 0xFFF) << 64
     value |= (0b10 << 62) | (rand & ((1 << 62) - 1))
-    return str(uuid.UUID(int=value))
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _b64(data: bytes) -> str:
@@ -142,8 +144,7 @@ class SealedEvent:
 
     def associated_data(self) -> bytes:
         """Canonical bytes of every clear field; tampering with one breaks the seal."""
-        clear = [
-            WIRE_VERSION,
+        return _associated_data(
             self.id,
             self.seq,
             self.type,
@@ -152,8 +153,7 @@ class SealedEvent:
             self.ends_at,
             self.created_at,
             self.epoch,
-        ]
-        return json.dumps(clear, separators=(",", ":")).encode()
+        )
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -205,6 +205,26 @@ class SealedEvent:
         )
 
 
+def _associated_data(
+    event_id: str,
+    seq: int,
+    type: str,
+    resource: str,
+    starts_at: str | None,
+    ends_at: str | None,
+    created_at: str,
+    epoch: str,
+) -> bytes:
+    clear = [WIRE_VERSION, event_id, seq, type, resource, starts_at, ends_at, created_at, epoch]
+    return json.dumps(clear, separators=(",", ":")).encode()
+
+
+@functools.lru_cache(maxsize=4)
+def _cipher(key: bytes) -> AESGCM:
+    """One AES-GCM context per epoch key (building one costs as much as a seal)."""
+    return AESGCM(key)
+
+
 def seal_payload(
     epoch: EpochKey,
     *,
@@ -217,35 +237,38 @@ def seal_payload(
     ends_at: datetime | None = None,
     created_at: datetime | None = None,
 ) -> SealedEvent:
-    """Device side: build a sealed event. The payload never exists on disk in clear."""
-    shell = SealedEvent(
+    """Device side: build a sealed event. The payload never exists on disk in clear.
+
+    Raises ``ValueError`` (or ``TypeError``) when the payload is not JSON: NaN and
+    Infinity are refused (RFC 8259), since central could never store them.
+    """
+    starts = starts_at.isoformat() if starts_at else None
+    ends = ends_at.isoformat() if ends_at else None
+    created = (created_at or datetime.now(UTC)).isoformat()
+    nonce = os.urandom(_NONCE_BYTES)
+    plaintext = json.dumps(
+        payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode()
+    aad = _associated_data(event_id, seq, type, resource, starts, ends, created, epoch.id)
+    ciphertext = _cipher(epoch.key).encrypt(nonce, plaintext, aad)
+    return SealedEvent(
         id=event_id,
         seq=seq,
         type=type,
         resource=resource,
-        starts_at=starts_at.isoformat() if starts_at else None,
-        ends_at=ends_at.isoformat() if ends_at else None,
-        created_at=(created_at or datetime.now(UTC)).isoformat(),
+        starts_at=starts,
+        ends_at=ends,
+        created_at=created,
         epoch=epoch.id,
-        nonce=os.urandom(_NONCE_BYTES),
-        ciphertext=b"",
+        nonce=nonce,
+        ciphertext=ciphertext,
     )
-    # allow_nan=False: NaN and Infinity are not JSON (RFC 8259); central could never store them.
-    plaintext = json.dumps(
-        payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode()
-    ciphertext = AESGCM(epoch.key).encrypt(shell.nonce, plaintext, shell.associated_data())
-    return SealedEvent(**{**_fields(shell), "ciphertext": ciphertext})
-
-
-def _fields(event: SealedEvent) -> dict[str, Any]:
-    return {name: getattr(event, name) for name in SealedEvent.__slots__}
 
 
 def open_payload(event: SealedEvent, epoch_key: bytes) -> dict[str, Any]:
     """Central side: decrypt and parse a payload. Raises :class:`UnsealError`."""
     try:
-        plaintext = AESGCM(epoch_key).decrypt(
+        plaintext = _cipher(epoch_key).decrypt(
             event.nonce, event.ciphertext, event.associated_data()
         )
     except (InvalidTag, ValueError) as exc:
