@@ -4,8 +4,33 @@ Exceptions::
 
     WireError (ValueError)
      └── UnsealError
+    QueueError                        (sync.queue: the sealed queue)
+     ├── InvalidArgumentError (ValueError)
+     │    └── InvalidEventError
+     │         └── PayloadError
+     ├── QueueStorageError (OSError)
+     │    ├── QueueCorruptError
+     │    └── QueueLockedError
+     └── QueueClosedError (RuntimeError)
 """
 
+from sync.queue import (
+    AsyncSealedQueue,
+    Batch,
+    EventState,
+    InvalidArgumentError,
+    InvalidEventError,
+    PayloadError,
+    QueueClosedError,
+    QueueCorruptError,
+    QueueCounts,
+    QueueError,
+    QueueLockedError,
+    QueueRow,
+    QueueStorageError,
+    SealedQueue,
+    SettleSummary,
+)
 from sync.wire import (
     OUTCOMES,
     WIRE_VERSION,
@@ -22,8 +47,23 @@ from sync.wire import (
 __all__ = [
     "OUTCOMES",
     "WIRE_VERSION",
+    "AsyncSealedQueue",
+    "Batch",
     "EpochKey",
+    "EventState",
+    "InvalidArgumentError",
+    "InvalidEventError",
+    "PayloadError",
+    "QueueClosedError",
+    "QueueCorruptError",
+    "QueueCounts",
+    "QueueError",
+    "QueueLockedError",
+    "QueueRow",
+    "QueueStorageError",
     "SealedEvent",
+    "SealedQueue",
+    "SettleSummary",
     "UnsealError",
     "WireError",
     "new_event_id",

@@ -1,0 +1,1 @@
+"""Measured performance targets (see DESIGN.md, "Targets"); never run as timed tests."""
