@@ -51,7 +51,12 @@ class PanelApp(App):
             return
         now = self.runtime.tick()
         view = build_status_view(
-            self.room, self.runtime.calendar, self.runtime.directory, now, h24=self.runtime.h24
+            self.room,
+            self.runtime.calendar,
+            self.runtime.directory,
+            now,
+            h24=self.runtime.h24,
+            sync_status=self.runtime.sync_status,
         )
         if view != self.status_screen.view:
             self.status_screen.view = view

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tapin.runtime import Runtime
 from tapin.ui.kivyenv import has_display, prepare_kivy
@@ -18,6 +20,14 @@ __all__ = ["run_panel"]
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class NotConnected:
+    """Shown in the panel's banner when sync could not even start."""
+
+    problem: str
+    reachable: bool | None = None
+
+
 def run_panel(
     runtime: Runtime,
     room_id: str,
@@ -25,10 +35,13 @@ def run_panel(
     size: tuple[int, int],
     screenshot: Path | None = None,
     exit_after: float | None = None,
+    sync: bool = False,
 ) -> int:
     """Run the panel until closed, or until ``exit_after`` seconds (then screenshot).
 
-    Without a display the panel renders offscreen. Returns the process exit code.
+    With ``sync`` the device's sync (queue, central client, scheduler, control socket)
+    runs in the same asyncio loop as Kivy. Without a display the panel renders
+    offscreen. Returns the process exit code.
     """
     offscreen = not has_display()
     prepare_kivy(runtime.config.state_dir / "kivy", size, offscreen=offscreen)
@@ -48,5 +61,34 @@ def run_panel(
 
     if exit_after is not None:
         Clock.schedule_once(finish, exit_after)
-    asyncio.run(app.async_run(async_lib="asyncio"))
+    asyncio.run(_main(app, runtime, sync=sync))
     return 0
+
+
+async def _main(app: Any, runtime: Runtime, *, sync: bool) -> None:
+    from sync.identity import IdentityError
+    from sync.queue import QueueError
+    from tapin.agent import open_device_sync
+    from tapin.control import ControlServer
+
+    device = control = None
+    if sync:
+        try:
+            device = await open_device_sync(runtime.config, runtime)
+        except IdentityError:
+            log.error("this panel is not enrolled; run 'tapin enroll'")
+            runtime.sync_status = NotConnected("Not connected: this panel is not enrolled")
+        except QueueError as exc:
+            log.error("the queue cannot be opened: %s", exc)
+            runtime.sync_status = NotConnected("Not connected: the local queue is unusable")
+        else:
+            device.start()
+            control = ControlServer(runtime.config.state_dir, device.control_handlers())
+            await control.start()
+    try:
+        await app.async_run(async_lib="asyncio")
+    finally:
+        if control is not None:
+            await control.close()
+        if device is not None:
+            await device.close()

@@ -8,14 +8,22 @@ organiser is named only if the directory shows them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from tapin import timefmt
 from tapin.calendar import CalendarStore, Directory, RoomState, meeting_view, site_day
 from tapin.domain import Room
 
-__all__ = ["AgendaItem", "StatusView", "TimelineBlock", "build_status_view"]
+__all__ = [
+    "AgendaItem",
+    "StatusView",
+    "TimelineBlock",
+    "build_status_view",
+    "connection_banner",
+]
 
 _STATE_WORDS = {
     RoomState.FREE: "Free",
@@ -64,6 +72,8 @@ class StatusView:
     timeline: tuple[TimelineBlock, ...]
     timeline_labels: tuple[str, ...]
     now_position: float
+    banner: str = ""
+    """Connection trouble in words ("Offline — 3 changes waiting"); empty when fine."""
 
 
 def _room_details(room: Room) -> str:
@@ -73,6 +83,29 @@ def _room_details(room: Room) -> str:
     return "  ·  ".join(parts)
 
 
+def connection_banner(sync_status: Any, zone: ZoneInfo, *, h24: bool = True) -> str:
+    """What the panel says about its link to central, from the sync agent's status
+    (duck-typed: ``reachable``, ``pending``, ``inflight``, ``last_contact``, ``problem``).
+    Empty while central answers."""
+    if sync_status is None:
+        return ""
+    problem = getattr(sync_status, "problem", None)
+    if problem:
+        return str(problem)
+    if getattr(sync_status, "reachable", None) is not False:
+        return ""
+    waiting = int(getattr(sync_status, "pending", 0)) + int(getattr(sync_status, "inflight", 0))
+    changes = f"{waiting} change{'s' if waiting != 1 else ''} waiting"
+    last = getattr(sync_status, "last_contact", None)
+    since = ""
+    if last:
+        try:
+            since = f" · last sync {timefmt.clock(datetime.fromisoformat(last), zone, h24=h24)}"
+        except ValueError:
+            since = ""
+    return f"Offline — {changes}{since}"
+
+
 def build_status_view(
     room: Room,
     calendar: CalendarStore,
@@ -80,8 +113,22 @@ def build_status_view(
     now: datetime,
     *,
     h24: bool = True,
+    sync_status: Any = None,
 ) -> StatusView:
     """Everything the status screen of ``room`` shows at ``now``."""
+    view = _build(room, calendar, directory, now, h24=h24)
+    banner = connection_banner(sync_status, calendar.zone, h24=h24)
+    return replace(view, banner=banner) if banner else view
+
+
+def _build(
+    room: Room,
+    calendar: CalendarStore,
+    directory: Directory,
+    now: datetime,
+    *,
+    h24: bool,
+) -> StatusView:
     zone = calendar.zone
     now = now.astimezone(UTC)
     local_now = now.astimezone(zone)

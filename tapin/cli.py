@@ -96,6 +96,7 @@ def _cmd_panel(args: argparse.Namespace) -> int:
         size=args.size,
         screenshot=args.screenshot,
         exit_after=args.exit_after,
+        sync=not args.demo,
     )
     if args.screenshot is not None:
         print(f"wrote {args.screenshot} ({args.size[0]}x{args.size[1]})")
@@ -185,6 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--json", action="store_true", help="print the result as JSON")
     check.set_defaults(handler=_cmd_config_check)
+
+    from tapin.cli_sync import add_parsers as add_sync_parsers
+
+    add_sync_parsers(commands)
     return parser
 
 

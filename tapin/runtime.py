@@ -17,6 +17,7 @@ from tapin import demo
 from tapin.calendar import CalendarStore, Directory, site_day
 from tapin.config import Config, config_from_defaults
 from tapin.domain import Room, Site
+from tapin.snapshots import SnapshotError, parse_calendar, parse_directory, parse_rooms
 
 __all__ = ["Runtime", "demo_config", "demo_runtime", "utc_now"]
 
@@ -50,6 +51,9 @@ class Runtime:
     directory: Directory
     clock: Callable[[], datetime] = utc_now
     demo_seed: int | None = None
+    sync_status: Any = None
+    """The sync agent's :class:`sync.agent.SyncStatus` when a device syncs (read-only
+    here: the UI shows "offline — N changes waiting" from it)."""
     _day: date | None = field(default=None, repr=False)
 
     @property
@@ -64,6 +68,26 @@ class Runtime:
             if self.demo_seed is not None:
                 raise
             return Room(id=room_id, name=room_id, floor=0, capacity=0)
+
+    def apply_snapshot(self, kind: str, data: object) -> None:
+        """Take a snapshot from central into memory; a malformed one is logged and
+        ignored, keeping what we had (the log names the kind, never the content)."""
+        try:
+            if kind == "rooms":
+                site = parse_rooms(data)
+                self.site = site
+                self.calendar.zone = site.timezone
+            elif kind == "directory":
+                self.directory.replace(parse_directory(data))
+            elif kind == "calendar" and self.config.room is not None:
+                self.calendar.replace_room(self.config.room, parse_calendar(data, self.config.room))
+        except SnapshotError as exc:
+            log.warning("ignored a malformed %s snapshot from central: %s", kind, exc)
+
+    def forget_person(self, person_id: str) -> None:
+        """Central's "forget this person": purge every cached trace from memory."""
+        self.directory.forget(person_id)
+        self.calendar.forget_person(person_id)
 
     def tick(self) -> datetime:
         """Advance to now; at the site's midnight the demo builds the new day."""

@@ -21,6 +21,7 @@ PALETTE = {
     "timeline_track": "#3A4350",
     "timeline_meeting": "#E8EDF3",
     "now_marker": "#FFD54A",
+    "offline": "#5A3E99",
 }
 
 STATE_COLOURS = {

@@ -95,3 +95,25 @@ def test_timeline_places_meetings_and_now_between_7_and_19() -> None:
     assert [(b.start, b.end) for b in v.timeline] == [(0.0, 0.5), (11 / 12, 1.0)]
     assert v.now_position == 0.5
     assert v.timeline_labels[0] == "07:00" and v.timeline_labels[-1] == "19:00"
+
+
+class _Sync:
+    def __init__(self, reachable, pending=0, inflight=0, last_contact=None, problem=None):
+        self.reachable, self.pending, self.inflight = reachable, pending, inflight
+        self.last_contact, self.problem = last_contact, problem
+
+
+def test_offline_banner_says_how_much_is_waiting_and_since_when() -> None:
+    calendar = store(m("a", t(14), t(15)))
+    offline = _Sync(False, pending=2, inflight=1, last_contact="2026-11-30T08:12:00+00:00")
+    v = build_status_view(ROOM, calendar, Directory(), t(10), sync_status=offline)
+    assert v.banner == "Offline — 3 changes waiting · last sync 09:12"
+    one = build_status_view(ROOM, calendar, Directory(), t(10), sync_status=_Sync(False, 1))
+    assert one.banner == "Offline — 1 change waiting"
+    online = build_status_view(ROOM, calendar, Directory(), t(10), sync_status=_Sync(True, 5))
+    assert online.banner == ""
+    assert view(calendar, t(10)).banner == ""
+    broken = _Sync(None, problem="Not connected: this panel is not enrolled")
+    assert build_status_view(ROOM, calendar, Directory(), t(10), sync_status=broken).banner == (
+        "Not connected: this panel is not enrolled"
+    )

@@ -12,6 +12,10 @@ def test_white_on_every_status_colour_meets_wcag_aa(state: str) -> None:
     assert contrast(PALETTE["ink"], STATE_COLOURS[state]) >= 4.5
 
 
+def test_white_on_the_offline_banner() -> None:
+    assert contrast(PALETTE["ink"], PALETTE["offline"]) >= 4.5
+
+
 @pytest.mark.parametrize("fg", ["ink", "muted"])
 @pytest.mark.parametrize("bg", ["panel_bg", "card_bg"])
 def test_text_on_dark_backgrounds(fg: str, bg: str) -> None:

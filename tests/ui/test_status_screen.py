@@ -135,3 +135,23 @@ def test_a_touch_reaches_the_status_block(screen, run_panel, demo) -> None:
     block.bind(on_touch_down=lambda _w, touch: touched.append(touch.pos))
     screen.tap_widget(block)
     assert touched and block.collide_point(*touched[0])
+
+
+def test_offline_banner_is_drawn_above_the_status(screen, run_panel, demo, tmp_path) -> None:
+    from types import SimpleNamespace
+
+    from tapin.ui.theme import PALETTE
+
+    runtime, _ = demo
+    runtime.sync_status = SimpleNamespace(
+        reachable=False, pending=4, inflight=0, last_contact=None, problem=None
+    )
+    app = run_panel(runtime, "aurora")
+    assert "Offline — 4 changes waiting" in texts(app.root)
+    assert close(screen.grab().pixel(400, 10), PALETTE["offline"])
+    screen.save(tmp_path / "offline.png")
+    runtime.sync_status.reachable = True
+    app.refresh()
+    screen.frames(3)
+    assert "Offline — 4 changes waiting" not in texts(app.root)
+    assert not close(screen.grab().pixel(400, 10), PALETTE["offline"])

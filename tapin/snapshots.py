@@ -1,0 +1,165 @@
+"""Turn central's snapshots (parsed JSON) into domain values, refusing bad shapes.
+
+A malformed snapshot raises :class:`SnapshotError` naming the field; the caller keeps
+the data it had. Nothing parsed here is written anywhere: calendars and the directory
+go to memory only. Invisible people are never sent by central, and the
+:class:`~tapin.calendar.Directory` drops any that slip through.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from tapin.domain import Meeting, Person, Role, Room, Site, Visibility
+
+__all__ = ["SnapshotError", "parse_calendar", "parse_directory", "parse_rooms"]
+
+_MAX_ITEMS = 5000
+
+
+class SnapshotError(ValueError):
+    """A snapshot from central is not in the expected shape."""
+
+
+def _items(data: Any, key: str) -> list[Any]:
+    if not isinstance(data, dict):
+        raise SnapshotError("snapshot must be a JSON object")
+    items = data.get(key)
+    if not isinstance(items, list):
+        raise SnapshotError(f"snapshot field {key!r} must be a list")
+    if len(items) > _MAX_ITEMS:
+        raise SnapshotError(f"snapshot field {key!r} has more than {_MAX_ITEMS} items")
+    return items
+
+
+def _str(item: Any, key: str, *, optional: bool = False, limit: int = 500) -> Any:
+    value = item.get(key) if isinstance(item, dict) else None
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise SnapshotError(f"field {key!r} must be a string of at most {limit} characters")
+    return value
+
+
+def _int(item: dict[str, Any], key: str, default: int = 0) -> int:
+    value = item.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not -1000 < value < 100_000:
+        raise SnapshotError(f"field {key!r} must be a small integer")
+    return value
+
+
+def _time(item: dict[str, Any], key: str) -> datetime:
+    text = _str(item, key, limit=40)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise SnapshotError(f"field {key!r} is not an ISO 8601 time: {text!r}") from None
+    if value.tzinfo is None:
+        raise SnapshotError(f"field {key!r} has no UTC offset: {text!r}")
+    return value
+
+
+def parse_rooms(data: Any) -> Site:
+    """The ``rooms`` snapshot: the site, its zone, rooms and lobbies."""
+    site = data.get("site") if isinstance(data, dict) else None
+    if not isinstance(site, dict):
+        raise SnapshotError("rooms snapshot lacks 'site'")
+    try:
+        zone = ZoneInfo(_str(site, "timezone", limit=64))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SnapshotError("site timezone is not a known IANA zone") from None
+    rooms = []
+    for item in _items(data, "rooms"):
+        if not isinstance(item, dict):
+            raise SnapshotError("each room must be an object")
+        equipment = item.get("equipment") or []
+        if not isinstance(equipment, list) or not all(isinstance(e, str) for e in equipment):
+            raise SnapshotError("room field 'equipment' must be a list of strings")
+        try:
+            rooms.append(
+                Room(
+                    id=_str(item, "id", limit=64),
+                    name=_str(item, "name", limit=100),
+                    floor=_int(item, "floor"),
+                    capacity=_int(item, "capacity"),
+                    equipment=tuple(equipment),
+                    building=_str(item, "building", optional=True, limit=100) or "",
+                    auto_release=bool(item.get("auto_release", True)),
+                    checkin_before=timedelta(minutes=_int(item, "checkin_before_minutes", 10)),
+                    checkin_after=timedelta(minutes=_int(item, "checkin_after_minutes", 10)),
+                )
+            )
+        except ValueError as exc:
+            raise SnapshotError(str(exc)) from None
+    lobbies = tuple(
+        _str(item, "id", limit=64) for item in data.get("lobbies", []) if isinstance(item, dict)
+    )
+    return Site(
+        id=_str(site, "id", limit=64),
+        name=_str(site, "name", limit=200),
+        timezone=zone,
+        rooms=tuple(rooms),
+        lobbies=lobbies,
+    )
+
+
+def parse_directory(data: Any) -> list[Person]:
+    """The ``directory`` snapshot: visible people only (central filters; so do we)."""
+    people = []
+    for item in _items(data, "people"):
+        if not isinstance(item, dict):
+            raise SnapshotError("each person must be an object")
+        visibility = item.get("visibility", "visible")
+        role = item.get("role", "staff")
+        people.append(
+            Person(
+                id=_str(item, "id", limit=64),
+                name=_str(item, "name", limit=200),
+                email=_str(item, "email", optional=True, limit=320) or "",
+                title=_str(item, "title", optional=True, limit=200) or "",
+                department=_str(item, "department", optional=True, limit=200) or "",
+                phone=_str(item, "phone", optional=True, limit=64) or "",
+                photo=_str(item, "photo", optional=True, limit=500),
+                role=Role(role) if role in Role._value2member_map_ else Role.STAFF,
+                visibility=Visibility.VISIBLE if visibility == "visible" else Visibility.INVISIBLE,
+            )
+        )
+    return people
+
+
+def parse_calendar(data: Any, room_id: str) -> list[Meeting]:
+    """A room's ``calendar`` snapshot. Private meetings arrive without subject/organiser
+    and stay that way."""
+    if isinstance(data, dict) and data.get("room_id") not in (None, room_id):
+        raise SnapshotError(f"calendar snapshot is for room {data.get('room_id')!r}")
+    meetings = []
+    for item in _items(data, "meetings"):
+        if not isinstance(item, dict):
+            raise SnapshotError("each meeting must be an object")
+        if item.get("status") not in (None, "confirmed", "booked", "active", "checked_in"):
+            continue  # released, cancelled or ended early: the room is free again
+        private = bool(item.get("private", False))
+        attendees = item.get("attendee_ids") or []
+        if not isinstance(attendees, list):
+            raise SnapshotError("meeting field 'attendee_ids' must be a list")
+        try:
+            meetings.append(
+                Meeting(
+                    id=_str(item, "id", limit=100),
+                    room_id=room_id,
+                    start=_time(item, "start"),
+                    end=_time(item, "end"),
+                    subject="" if private else (_str(item, "subject", optional=True) or ""),
+                    organiser_id=None
+                    if private
+                    else _str(item, "organiser_id", optional=True, limit=64),
+                    attendee_ids=tuple(a for a in attendees if isinstance(a, str)),
+                    private=private,
+                    checked_in=item.get("status") == "checked_in",
+                )
+            )
+        except ValueError as exc:
+            raise SnapshotError(str(exc)) from None
+    return meetings
