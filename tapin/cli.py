@@ -190,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     from tapin.cli_sync import add_parsers as add_sync_parsers
 
     add_sync_parsers(commands)
+
+    from central.cli import add_parser as add_central_parser
+
+    add_central_parser(commands)
     return parser
 
 
@@ -198,7 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
     try:
-        return int(args.handler(args))
+        handler = getattr(args, "handler", None) or args.func
+        return int(handler(args))
     except (ConfigError, UsageError) as exc:
         print(f"tapin: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
