@@ -64,6 +64,13 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
     revoke = _command(commands, "revoke", "revoke a device's credentials now", _revoke)
     revoke.add_argument("device_id", metavar="DEVICE_ID", help="the id given at enrollment")
 
+    forget = _command(
+        commands, "forget", "erase a person and tell every device to forget them", _forget
+    )
+    forget.add_argument("person_id", metavar="PERSON_ID", help="the person's directory id")
+
+    _command(commands, "retention", "delete history past 90 days, people inactive 365", _retain)
+
 
 def _command(
     commands: Any, name: str, help: str, func: Callable[[argparse.Namespace], int]
@@ -184,6 +191,38 @@ def _revoke(args: argparse.Namespace) -> int:
 
         changed = _with_pool(_dsn(args), lambda pool: revoke_device(pool, args.device_id))
         print(f"device {args.device_id} {'revoked' if changed else 'was already revoked'}")
+        return 0
+
+    return _guarded(action)
+
+
+def _forget(args: argparse.Namespace) -> int:
+    def action() -> int:
+        from central.admin import forget_person
+        from central.errors import NotFound
+
+        try:
+            report = _with_pool(_dsn(args), lambda pool: forget_person(pool, args.person_id))
+        except NotFound as exc:
+            return _fail(exc.detail, 1)
+        print(
+            f"person {args.person_id} forgotten at site {report.site_id}; "
+            f"{report.commands} devices will purge their copies at their next sync"
+        )
+        return 0
+
+    return _guarded(action)
+
+
+def _retain(args: argparse.Namespace) -> int:
+    def action() -> int:
+        from datetime import UTC, datetime
+
+        from central.retention import run_retention
+
+        counts = _with_pool(_dsn(args), lambda pool: run_retention(pool, datetime.now(UTC)))
+        for table, deleted in counts.items():
+            print(f"{table}: {deleted} deleted")
         return 0
 
     return _guarded(action)

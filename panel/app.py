@@ -30,6 +30,7 @@ class PanelApp(App):
     def __init__(self, runtime: Runtime, room_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.runtime = runtime
+        self.room_id = room_id
         self.room = runtime.room(room_id)
         self.status_screen: StatusScreen | None = None
         self._ticker: ClockEvent | None = None
@@ -50,6 +51,7 @@ class PanelApp(App):
         if self.status_screen is None:
             return
         now = self.runtime.tick()
+        self.room = self.runtime.room(self.room_id)  # the rooms snapshot may have arrived
         view = build_status_view(
             self.room,
             self.runtime.calendar,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,3 +39,15 @@ def state_dir(tmp_path: Path) -> Path:
     path = tmp_path / "state"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+def central(pg_dsn: str, tmp_path: Path) -> Iterator[Any]:
+    """A real central: PostgreSQL, migrations, the demo site, uvicorn over TLS."""
+    from tests.e2e.harness import LocalCentral
+
+    server = LocalCentral(pg_dsn, tmp_path / "central").prepare().start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -331,3 +331,32 @@ async def test_snapshots_reach_memory_with_etags(central: LocalCentral) -> None:
         assert await agent.refresh(force=True)
         assert seen == []  # nothing changed: three 304s
     assert identity.device_id
+
+
+async def test_forget_person_purges_the_devices_memory_in_one_sync(
+    central: LocalCentral,
+) -> None:
+    from tapin.agent import open_device_sync
+    from tapin.config import load_config
+    from tapin.runtime import empty_runtime
+
+    device = central.enroll("panel", room="aurora")
+    config = load_config(device.config)
+    runtime = empty_runtime(config)
+    sync = await open_device_sync(config, runtime)
+    try:
+        assert await sync.agent.refresh(force=True)
+        assert runtime.directory.get("p-anna") is not None
+
+        result = central.central("forget", "p-anna")
+        assert "forgotten" in result.stdout and "Anna" not in result.stdout
+
+        assert await sync.handle_commands() == 1
+        await sync.agent.refresh(force=True)
+        assert runtime.directory.get("p-anna") is None
+        for meeting in runtime.calendar.meetings("aurora"):
+            assert meeting.organiser_id != "p-anna" and "p-anna" not in meeting.attendee_ids
+        assert await sync.handle_commands() == 0  # acknowledged: not sent again
+        assert count(central.dsn, "SELECT count(*) FROM people WHERE id = 'p-anna'") == 0
+    finally:
+        await sync.close()

@@ -1,0 +1,52 @@
+"""The panel over a real central: the calendar arrives from PostgreSQL through TLS, and
+when central goes away the panel says it is offline and how much is waiting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tapin.agent import open_device_sync
+from tapin.config import load_config
+from tapin.runtime import empty_runtime
+from tests.ui.test_status_screen import texts
+
+pytestmark = [pytest.mark.ui, pytest.mark.pg, pytest.mark.slow]
+
+
+async def test_panel_shows_central_calendar_then_offline_banner(
+    central, screen, run_panel, tmp_path: Path
+) -> None:
+    device = central.enroll("panel", room="aurora")
+    config = load_config(device.config)
+    runtime = empty_runtime(config)
+    app = run_panel(runtime, "aurora")
+    assert "Calendar unavailable" in texts(app.root)  # nothing known before the first sync
+
+    sync = await open_device_sync(config, runtime)
+    try:
+        assert await sync.agent.refresh(force=True)
+        app.refresh()
+        screen.frames(3)
+        shown = texts(app.root)
+        assert "Aurora" in shown and "Calendar unavailable" not in shown
+        assert app.status_screen.view.state in ("free", "busy", "starting_soon")
+        screen.save(tmp_path / "online.png")
+
+        central.stop()
+        for i in range(3):
+            await sync.queue.enqueue(
+                "issue.report",
+                "room:aurora",
+                {"report_id": f"r-{i}", "category": "audio", "text": "hum"},
+            )
+        await sync.agent.drain(force=True)
+        app.refresh()
+        screen.frames(3)
+        shown = texts(app.root)
+        assert any(t.startswith("Offline — 3 changes waiting") for t in shown)
+        assert "Aurora" in shown  # it keeps working from memory
+        screen.save(tmp_path / "offline.png")
+    finally:
+        await sync.close()
