@@ -69,6 +69,20 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
     )
     forget.add_argument("person_id", metavar="PERSON_ID", help="the person's directory id")
 
+    cert = commands.add_parser(
+        "dev-cert",
+        help="make a small CA and a server certificate for trying central with TLS",
+        description="Write ca.pem, server.pem and server.key into a folder (not for "
+        "production: use the organisation's CA there).",
+    )
+    cert.add_argument("--out", required=True, help="folder to write into")
+    cert.add_argument(
+        "--host",
+        action="append",
+        help="DNS name or IP (repeatable; default localhost and 127.0.0.1)",
+    )
+    cert.set_defaults(func=_dev_cert)
+
     _command(commands, "retention", "delete history past 90 days, people inactive 365", _retain)
 
 
@@ -194,6 +208,21 @@ def _revoke(args: argparse.Namespace) -> int:
         return 0
 
     return _guarded(action)
+
+
+def _dev_cert(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from central.devcert import make_pki
+
+    hosts = tuple(args.host or ("localhost", "127.0.0.1"))
+    try:
+        pki = make_pki(Path(args.out), hosts)
+    except OSError as exc:
+        return _fail(f"cannot write to {args.out}: {exc.strerror}", 2)
+    print(f"CA (give to devices with --ca): {pki.ca_file}")
+    print(f"server certificate: {pki.cert_file}  key: {pki.key_file}")
+    return 0
 
 
 def _forget(args: argparse.Namespace) -> int:

@@ -77,6 +77,8 @@ class StatusView:
 
 
 def _room_details(room: Room) -> str:
+    if room.capacity == 0 and not room.equipment:
+        return ""  # not known yet (no rooms snapshot since start)
     parts = [f"Floor {room.floor}", f"{room.capacity} seats"]
     if room.equipment:
         parts.append(", ".join(room.equipment))
@@ -95,7 +97,9 @@ def connection_banner(sync_status: Any, zone: ZoneInfo, *, h24: bool = True) -> 
     if getattr(sync_status, "reachable", None) is not False:
         return ""
     waiting = int(getattr(sync_status, "pending", 0)) + int(getattr(sync_status, "inflight", 0))
-    changes = f"{waiting} change{'s' if waiting != 1 else ''} waiting"
+    changes = (
+        f"{waiting} change{'s' if waiting != 1 else ''} waiting" if waiting else "nothing waiting"
+    )
     last = getattr(sync_status, "last_contact", None)
     since = ""
     if last:
@@ -152,10 +156,10 @@ def _build(
             room_name=room.name,
             room_details=_room_details(room),
             state="unavailable",
-            state_word="Calendar unavailable",
+            state_word="No calendar",
             icon=_ICONS["unavailable"],
-            headline="Waiting for the calendar",
-            remaining="Booking is paused until this panel reaches the server",
+            headline="Calendar unavailable",
+            remaining="Waiting for the server; booking is paused",
             meeting_label="",
             meeting_title="",
             meeting_organiser="",

@@ -170,7 +170,7 @@ class SealedQueue:
         self._epoch = EpochKey.generate(self._central_key)
         self._epoch_used = 0
         self._epoch_stored = False
-        log.info("queue epoch %s started", self._epoch.id)
+        log.debug("queue epoch %s started", self._epoch.id)
 
     def _open_store(self) -> QueueStore:
         if self._store is None:

@@ -133,9 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tapin {__version__}")
     parser.add_argument(
         "--log-level",
-        default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="how much to log on stderr (default INFO)",
+        help="how much to log on stderr (default INFO for the long-running agent, panel and "
+        "central server, WARNING for one-shot commands)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -200,7 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    setup_logging(args.log_level)
+    long_running = args.command in ("agent", "panel") or (
+        args.command == "central" and getattr(args, "central_command", "") == "serve"
+    )
+    setup_logging(args.log_level or ("INFO" if long_running else "WARNING"))
     try:
         handler = getattr(args, "handler", None) or args.func
         return int(handler(args))

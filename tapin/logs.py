@@ -46,3 +46,5 @@ def setup_logging(level: str = "INFO") -> None:
     root.setLevel(level)
     # Kivy's start-up banner is noise for technicians; keep its warnings and errors.
     logging.getLogger("kivy").setLevel(level if level == "DEBUG" else "WARNING")
+    # httpx logs every request at INFO; the sync agent reports what matters itself.
+    logging.getLogger("httpx").setLevel(level if level == "DEBUG" else "WARNING")

@@ -1,14 +1,15 @@
 """Turn central's snapshots (parsed JSON) into domain values, refusing bad shapes.
 
-A malformed snapshot raises :class:`SnapshotError` naming the field; the caller keeps
-the data it had. Nothing parsed here is written anywhere: calendars and the directory
-go to memory only. Invisible people are never sent by central, and the
-:class:`~tapin.calendar.Directory` drops any that slip through.
+A malformed snapshot raises :class:`SnapshotError` naming the field (and nothing else,
+whatever the JSON holds); the caller keeps the data it had. Nothing parsed here is
+written anywhere: calendars and the directory go to memory only. Invisible people are
+never sent by central, and the :class:`~tapin.calendar.Directory` drops any that slip
+through.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -58,7 +59,19 @@ def _time(item: dict[str, Any], key: str) -> datetime:
         raise SnapshotError(f"field {key!r} is not an ISO 8601 time: {text!r}") from None
     if value.tzinfo is None:
         raise SnapshotError(f"field {key!r} has no UTC offset: {text!r}")
-    return value
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is before datetime.min in UTC
+        raise SnapshotError(f"field {key!r} is out of range: {text!r}") from None
+
+
+def _zone(site: dict[str, Any]) -> ZoneInfo:
+    name = _str(site, "timezone", limit=64)
+    try:
+        return ZoneInfo(name)
+    # not found, a malformed key, or a path the zone database cannot read (a directory)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise SnapshotError("site timezone is not a known IANA zone") from None
 
 
 def parse_rooms(data: Any) -> Site:
@@ -66,10 +79,7 @@ def parse_rooms(data: Any) -> Site:
     site = data.get("site") if isinstance(data, dict) else None
     if not isinstance(site, dict):
         raise SnapshotError("rooms snapshot lacks 'site'")
-    try:
-        zone = ZoneInfo(_str(site, "timezone", limit=64))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise SnapshotError("site timezone is not a known IANA zone") from None
+    zone = _zone(site)
     rooms = []
     for item in _items(data, "rooms"):
         if not isinstance(item, dict):
@@ -93,9 +103,8 @@ def parse_rooms(data: Any) -> Site:
             )
         except ValueError as exc:
             raise SnapshotError(str(exc)) from None
-    lobbies = tuple(
-        _str(item, "id", limit=64) for item in data.get("lobbies", []) if isinstance(item, dict)
-    )
+    listed = _items(data, "lobbies") if data.get("lobbies") is not None else []
+    lobbies = tuple(_str(item, "id", limit=64) for item in listed if isinstance(item, dict))
     return Site(
         id=_str(site, "id", limit=64),
         name=_str(site, "name", limit=200),
@@ -113,6 +122,8 @@ def parse_directory(data: Any) -> list[Person]:
             raise SnapshotError("each person must be an object")
         visibility = item.get("visibility", "visible")
         role = item.get("role", "staff")
+        if not isinstance(role, str):  # an unknown role is a plain member of staff
+            role = "staff"
         people.append(
             Person(
                 id=_str(item, "id", limit=64),
@@ -132,8 +143,10 @@ def parse_directory(data: Any) -> list[Person]:
 def parse_calendar(data: Any, room_id: str) -> list[Meeting]:
     """A room's ``calendar`` snapshot. Private meetings arrive without subject/organiser
     and stay that way."""
-    if isinstance(data, dict) and data.get("room_id") not in (None, room_id):
-        raise SnapshotError(f"calendar snapshot is for room {data.get('room_id')!r}")
+    other = data.get("room_id") if isinstance(data, dict) else None
+    if other is not None and other != room_id:
+        shown = repr(other[:64]) if isinstance(other, str) else f"a {type(other).__name__}"
+        raise SnapshotError(f"calendar snapshot is for room {shown}, not {room_id!r}")
     meetings = []
     for item in _items(data, "meetings"):
         if not isinstance(item, dict):

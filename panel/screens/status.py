@@ -58,5 +58,5 @@ class StatusScreen(Screen):
                     unit=self.unit,
                 )
             )
-        if not items:
+        if not items and self.view.state != "unavailable":
             box.add_widget(AgendaRow(times="", subject="No meetings today", unit=self.unit))

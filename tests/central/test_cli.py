@@ -22,10 +22,19 @@ def _leaves() -> dict[str, argparse.ArgumentParser]:
 
 def test_every_command_has_help_and_a_dsn_option() -> None:
     leaves = _leaves()
-    assert set(leaves) == {"init-db", "seed", "serve", "enroll-code", "revoke"}
+    assert set(leaves) == {
+        "init-db",
+        "seed",
+        "serve",
+        "enroll-code",
+        "revoke",
+        "forget",
+        "retention",
+        "dev-cert",
+    }
     for name, parser in leaves.items():
         text = parser.format_help()
-        assert "--dsn" in text, name
+        assert "--dsn" in text or name == "dev-cert", name
         for action in parser._actions:
             assert action.help, (name, action.dest)
 
@@ -37,6 +46,8 @@ def test_every_command_has_help_and_a_dsn_option() -> None:
         ["seed", "--demo"],
         ["enroll-code", "--room", "r1"],
         ["revoke", "dev-x"],
+        ["forget", "p-x"],
+        ["retention"],
     ],
 )
 def test_an_unreachable_database_exits_2_without_a_traceback(
@@ -97,3 +108,39 @@ def test_operating_a_database(
     assert "no lobby" in capsys.readouterr().err
     assert main(["revoke", "dev-unknown", "--dsn", pg_dsn]) == 1
     assert "no device" in capsys.readouterr().err
+
+
+def test_dev_cert_writes_a_ca_and_a_server_certificate(tmp_path) -> None:
+    import ssl
+    import subprocess
+    import sys
+
+    out = tmp_path / "pki"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tapin",
+            "central",
+            "dev-cert",
+            "--out",
+            str(out),
+            "--host",
+            "central.local",
+            "--host",
+            "10.0.0.5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ca.pem" in result.stdout
+    context = ssl.create_default_context(cafile=str(out / "ca.pem"))
+    context.load_cert_chain(out / "server.pem", out / "server.key")
+    assert oct((out / "server.key").stat().st_mode & 0o777) == "0o600"
+    from cryptography import x509
+
+    cert = x509.load_pem_x509_certificate((out / "server.pem").read_bytes())
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "central.local" in names.get_values_for_type(x509.DNSName)

@@ -86,8 +86,8 @@ def test_private_meeting_and_invisible_organiser_never_reach_the_screen() -> Non
 def test_unknown_calendar_is_said_not_guessed() -> None:
     v = build_status_view(ROOM, CalendarStore(Z), Directory(), t(10))
     assert v.state == "unavailable"
-    assert v.state_word == "Calendar unavailable"
-    assert "Free" not in v.headline
+    assert (v.state_word, v.headline) == ("No calendar", "Calendar unavailable")
+    assert "Free" not in v.headline and v.agenda == ()
 
 
 def test_timeline_places_meetings_and_now_between_7_and_19() -> None:
