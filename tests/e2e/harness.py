@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -88,8 +89,12 @@ class LocalCentral:
         return self
 
     def start(self) -> LocalCentral:
-        log = open(self.folder / "central.log", "ab")  # noqa: SIM115 (owned by the process)
-        self.proc = subprocess.Popen(
+        with open(self.folder / "central.log", "ab") as log:  # the child keeps its own copy
+            self.proc = self._spawn(log)
+        return self._wait_ready()
+
+    def _spawn(self, log: Any) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -109,6 +114,9 @@ class LocalCentral:
             stdout=log,
             stderr=log,
         )
+
+    def _wait_ready(self) -> LocalCentral:
+        assert self.proc is not None
         context = ssl.create_default_context(cafile=str(self.pki.ca_file))
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

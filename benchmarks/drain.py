@@ -1,0 +1,250 @@
+"""Drain: 10,000 queued events to the reference central on PostgreSQL, each applied once.
+
+Target (DESIGN.md): at least 3,000 events/s on this class of machine.
+
+What runs is the real thing end to end: a throwaway database on the local PostgreSQL
+cluster, a :class:`tests.e2e.harness.LocalCentral` (``tapin central serve`` in its own
+process, over TLS), one room panel enrolled with ``tapin enroll``, its real sealed
+queue file, and :meth:`sync.agent.SyncAgent.drain` with the real
+:class:`sync.client.CentralClient` (httpx, TLS verified against the test CA) in batches
+of 500.
+
+Not timed: setting all that up and sealing the events into the queue (the mix a panel
+sends: presence samples, issue reports and some bookings at distinct, non-overlapping
+future slots). Timed: ``drain`` until nothing is waiting in the queue. Afterwards the
+ledger must hold exactly N ``applied`` rows for the device and each effect table the
+number of events of its type::
+
+    .venv/bin/python -m benchmarks.drain              # N=10000, batches of 500
+    .venv/bin/python -m benchmarks.drain --n 20000 --batch 1000
+
+Exit status 2 when PostgreSQL is not reachable, 1 when a check fails. The last line is
+``drain: N events/s (target >= 3000)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from sync.agent import SyncAgent
+from sync.client import CentralClient
+from sync.identity import DeviceIdentity, load_identity
+from sync.queue import AsyncSealedQueue, QueueCounts, SealedQueue
+from sync.wire import SealedEvent
+from tests.e2e.harness import LocalCentral
+from tests.pg import SERVER_DSN, server_reachable, throwaway_database
+
+__all__ = ["main"]
+
+TARGET = 3000.0
+ROOM = "aurora"
+RESOURCE = f"room:{ROOM}"
+QUEUE_FILE = "queue.db"
+FIRST_SLOT = datetime(2031, 1, 1, tzinfo=UTC)
+SLOT = timedelta(minutes=30)
+SAMPLE = timedelta(minutes=5)
+BANDS = ("0", "1-2", "3-5", "6-9", "10+")
+CATEGORIES = ("display", "video", "audio", "climate", "furniture", "cleaning", "other")
+TEXTS = (
+    "The screen flickers when the projector is on",
+    "No sound from the ceiling speakers",
+    "Too warm in the afternoon",
+    "One chair is missing",
+    "HDMI cable is damaged",
+)
+# event type -> the table its effect lands in
+EFFECTS = {
+    "presence.sample": "presence_samples",
+    "issue.report": "issue_reports",
+    "booking.create": "bookings",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Timed:
+    seconds: float
+    uploads: int
+    counts: QueueCounts
+    outcomes: Counter[str]
+    last_error: str | None
+
+
+def fill(state_dir: Path, identity: DeviceIdentity, n: int) -> Counter[str]:
+    """Seal ``n`` events into the device's queue, the mix a panel sends; by type."""
+    kinds: Counter[str] = Counter()
+    samples_from = datetime.now(UTC).replace(second=0, microsecond=0) - SAMPLE * n
+    with SealedQueue(state_dir / QUEUE_FILE, identity.sealing_key()) as queue:
+        for i in range(n):
+            if i % 20 == 0:  # a booking made at the panel, every slot its own
+                start = FIRST_SLOT + SLOT * (i // 20)
+                queue.enqueue(
+                    "booking.create",
+                    RESOURCE,
+                    {"booking_id": str(uuid.uuid4()), "booked_by": None, "subject": ""},
+                    starts_at=start,
+                    ends_at=start + SLOT,
+                )
+                kinds["booking.create"] += 1
+            elif i % 2:  # occupancy over the last five minutes (counts, never who)
+                start = samples_from + SAMPLE * i
+                queue.enqueue(
+                    "presence.sample",
+                    RESOURCE,
+                    {"occupied_minutes": i % 6, "count_band": BANDS[i % len(BANDS)]},
+                    starts_at=start,
+                    ends_at=start + SAMPLE,
+                )
+                kinds["presence.sample"] += 1
+            else:
+                queue.enqueue(
+                    "issue.report",
+                    RESOURCE,
+                    {
+                        "report_id": str(uuid.uuid4()),
+                        "category": CATEGORIES[i % len(CATEGORIES)],
+                        "text": TEXTS[i % len(TEXTS)],
+                    },
+                )
+                kinds["issue.report"] += 1
+        waiting = queue.counts().waiting
+    if waiting != n:
+        raise SystemExit(f"the queue holds {waiting} events, not {n}")
+    return kinds
+
+
+class CountingClient(CentralClient):
+    """The real client, counting uploads and central's outcomes (nothing else)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.uploads = 0
+        self.outcomes: Counter[str] = Counter()
+
+    async def upload(
+        self, epochs: Mapping[str, bytes], events: Sequence[SealedEvent]
+    ) -> list[dict[str, Any]]:
+        self.uploads += 1
+        results = await super().upload(epochs, events)
+        self.outcomes.update(result["outcome"] for result in results)
+        return results
+
+
+async def drain(state_dir: Path, identity: DeviceIdentity, batch: int) -> Timed:
+    """Open the queue and the client (not timed), then time ``drain`` to empty."""
+    queue = AsyncSealedQueue(state_dir / QUEUE_FILE, identity.sealing_key())
+    await queue.open()
+    client = CountingClient(identity.central_url, token=identity.token, ca_file=identity.ca_file)
+    agent = SyncAgent(queue, client, state_dir, device_id=identity.device_id, batch_size=batch)
+    try:
+        start = time.perf_counter()
+        await agent.drain(force=True)
+        counts = await queue.counts()
+        tries = 1
+        while counts.waiting and tries < 5:  # a failed upload: go again, it is counted
+            await agent.drain(force=True)
+            counts = await queue.counts()
+            tries += 1
+        seconds = time.perf_counter() - start
+    finally:
+        await client.aclose()
+        await queue.close()
+    return Timed(seconds, client.uploads, counts, client.outcomes, agent.status.last_error)
+
+
+def verify(dsn: str, device_id: str, kinds: Counter[str], n: int) -> list[str]:
+    """What is wrong with central's tables after the drain (nothing, hopefully)."""
+    problems: list[str] = []
+    with psycopg.connect(dsn) as conn:
+
+        def one(sql: str, *params: object) -> int:
+            row = conn.execute(sql, params).fetchone()
+            assert row is not None
+            return int(row[0])
+
+        ledger = one("SELECT count(*) FROM applied_events WHERE device_id = %s", device_id)
+        applied = one(
+            "SELECT count(*) FROM applied_events WHERE device_id = %s AND outcome = 'applied'",
+            device_id,
+        )
+        if ledger != n or applied != n:
+            problems.append(f"ledger: {ledger} rows, {applied} applied; expected {n} applied")
+        for kind, table in EFFECTS.items():
+            rows = one(f"SELECT count(*) FROM {table} WHERE device_id = %s", device_id)
+            in_ledger = one(
+                "SELECT count(*) FROM applied_events WHERE device_id = %s AND type = %s",
+                device_id,
+                kind,
+            )
+            if not rows == in_ledger == kinds[kind]:
+                problems.append(
+                    f"{kind}: {kinds[kind]} queued, {in_ledger} in the ledger, {rows} in {table}"
+                )
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.drain", description=__doc__)
+    parser.add_argument("--n", type=int, default=10_000, help="events (default 10000)")
+    parser.add_argument("--batch", type=int, default=500, help="events per upload (default 500)")
+    args = parser.parse_args(argv)
+
+    reason = server_reachable()
+    if reason is not None:
+        print(
+            f"drain benchmark: PostgreSQL is not reachable at {SERVER_DSN!r} ({reason}).\n"
+            "Start the local cluster (.ci/run does) or point TAPIN_TEST_PG at a server.",
+            file=sys.stderr,
+        )
+        return 2
+
+    with (
+        throwaway_database("tapin_bench") as dsn,
+        tempfile.TemporaryDirectory(prefix="tapin-bench-") as tmp,
+    ):
+        central = LocalCentral(dsn, Path(tmp) / "central").prepare().start()
+        try:
+            device = central.enroll("panel", room=ROOM)
+            identity = load_identity(device.state_dir)
+            print(f"drain benchmark: N={args.n}, batch {args.batch}, central {central.url}")
+            started = time.perf_counter()
+            kinds = fill(device.state_dir, identity, args.n)
+            mix = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
+            print(f"  queued (not timed): {mix} in {time.perf_counter() - started:.1f} s")
+            timed = asyncio.run(drain(device.state_dir, identity, args.batch))
+            problems = verify(dsn, identity.device_id, kinds, args.n)
+        finally:
+            central.stop()
+
+    if timed.counts.waiting or timed.counts.rejected or timed.counts.quarantined:
+        problems.append(f"the device's queue is not empty: {timed.counts}")
+    if timed.outcomes != Counter(applied=args.n):
+        problems.append(f"central answered {dict(timed.outcomes)}, not {args.n} applied")
+    rate = args.n / timed.seconds
+    print(f"  events: {args.n}")
+    print(f"  seconds: {timed.seconds:.3f}")
+    print(f"  batch size: {args.batch} ({timed.uploads} uploads)")
+    if timed.last_error:
+        print(f"  last error: {timed.last_error}")
+    for problem in problems:
+        print(f"  CHECK FAILED: {problem}")
+    if not problems:
+        print(f"  checked: {args.n} applied exactly once; every effect table matches")
+    print(f"drain: {rate:.0f} events/s (target >= {TARGET:.0f})")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
