@@ -7,8 +7,16 @@ scheduler (APScheduler, in :mod:`tapin.agent`) decides when. It never loses an e
   pending and backs off (exponential, with jitter);
 * a 4xx for the whole batch is not retried blindly: the batch goes back to pending, the
   reason is recorded in the status, and the next try waits for the backoff ceiling;
+* a 413 (batch too large) halves the batch size and retries at once, down to one event;
+  the configured size comes back once the queue has been drained;
 * per-event outcomes settle the queue: applied/duplicate deleted, rejected kept with the
-  reason, unsealable quarantined.
+  reason, unsealable quarantined. An answer that leaves events unaccounted for settles
+  what it names, and the rest waits for the backoff like any other failure;
+* whatever happens (a bug, a cancelled task), a batch never stays in flight.
+
+A snapshot handler that raises is logged (the kind and the exception type, never the
+content); the other snapshots are still fetched, and that snapshot is fetched in full
+again next time.
 
 The agent writes ``status.json`` in the state directory (atomically) for
 ``tapin status`` to read from another process: counts, times, reachability, the last
@@ -29,8 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from sync.backoff import Backoff
-from sync.client import CentralClient, CentralError, NotAuthorised, Refused
-from sync.queue import AsyncSealedQueue
+from sync.client import CentralClient, CentralError, NotAuthorised, Refused, ServerTrouble
+from sync.queue import AsyncSealedQueue, Batch
 
 __all__ = ["STATUS_FILE", "SnapshotHandler", "SyncAgent", "SyncStatus", "read_status"]
 
@@ -97,6 +105,14 @@ class SyncAgent:
         self.status = SyncStatus(device_id=device_id)
         self._etags: dict[str, str | None] = {}
         self._not_before = 0.0
+        self._reduced_batch: int | None = None
+
+    @property
+    def batch_limit(self) -> int:
+        """How many events the next upload takes: :attr:`batch_size`, or less after a 413."""
+        if self._reduced_batch is None:
+            return self.batch_size
+        return min(self._reduced_batch, self.batch_size)
 
     def _now(self) -> str:
         return datetime.now(UTC).isoformat()
@@ -105,26 +121,35 @@ class SyncAgent:
         """False while backing off after a failure."""
         return time.monotonic() >= self._not_before
 
-    def _failed(self, error: Exception) -> None:
+    def _failed(self, error: Exception, *, reached: bool = False) -> None:
+        """Back off after ``error``; ``reached`` when central did answer (badly)."""
         wait = self.backoff.failed()
         if isinstance(error, Refused):
             wait = max(wait, self.backoff.ceiling)
         self._not_before = time.monotonic() + wait
         self.status.next_attempt_in = round(wait, 1)
         self.status.last_error = str(error)[:300]
-        if not isinstance(error, Refused):
+        if not isinstance(error, Refused) and not reached:
             self.status.reachable = False
         log.warning("sync: %s; next try in %.1f s", type(error).__name__, wait)
+
+    def _contact(self) -> None:
+        """Central answered (in the contract's shape)."""
+        self.status.reachable = True
+        self.status.last_contact = self._now()
+        if self.client.clock_offset is not None:
+            self.status.clock_offset_seconds = round(self.client.clock_offset.total_seconds(), 3)
 
     def _succeeded(self) -> None:
         self.backoff.succeeded()
         self._not_before = 0.0
-        self.status.reachable = True
-        self.status.last_contact = self._now()
+        self._contact()
         self.status.next_attempt_in = 0.0
         self.status.last_error = None
-        if self.client.clock_offset is not None:
-            self.status.clock_offset_seconds = round(self.client.clock_offset.total_seconds(), 3)
+
+    async def _release(self) -> None:
+        """Put the batch in flight back to pending, even while being cancelled."""
+        await asyncio.shield(self.queue.release_inflight())
 
     async def drain(self, *, force: bool = False) -> int:
         """Upload batches until the queue has nothing pending or something fails.
@@ -135,52 +160,124 @@ class SyncAgent:
         if not force and not self.ready():
             return 0
         settled = 0
-        while True:
-            batch = await self.queue.take_batch(self.batch_size)
-            if not batch.events:
-                self.status.last_sync = self._now()
-                break
-            try:
-                results = await self.client.upload(batch.epochs, batch.events)
-            except CentralError as exc:
-                await self.queue.release_inflight()
-                self._failed(exc)
-                if isinstance(exc, NotAuthorised):
-                    log.error("sync: central does not accept this device: %s", exc)
-                break
-            summary = await self.queue.settle(results)
-            self._succeeded()
-            settled += len(results)
-            self.status.applied_total += summary.deleted
-            if len(results) < len(batch.events):
-                # central did not account for some events: they are pending again;
-                # stop here so they are not retried in a tight loop.
-                break
+        try:
+            while True:
+                batch = await self.queue.take_batch(self.batch_limit)
+                if not batch.events:
+                    self.status.last_sync = self._now()
+                    self._reduced_batch = None
+                    break
+                accounted, go_on = await self._upload(batch)
+                settled += accounted
+                if not go_on:  # failed: recorded in the status, backing off
+                    break
+        except BaseException:
+            # a bug below, or the task was cancelled: never leave a batch in flight
+            await self._release()
+            raise
         await self._write_counts()
         return settled
 
+    async def _upload(self, batch: Batch) -> tuple[int, bool]:
+        """Send one batch and settle it: how many events central accounted for, and
+        whether to go on with the next batch (False after a failure: backing off)."""
+        size = len(batch.events)
+        try:
+            results = await self.client.upload(batch.epochs, batch.events)
+        except CentralError as exc:
+            if isinstance(exc, Refused) and exc.status == 413 and size == 1:
+                # one event alone is too large for central: it would block the queue
+                # forever, so it is settled as rejected, visible to the technician
+                summary = await self.queue.settle(
+                    [
+                        {
+                            "id": batch.events[0].id,
+                            "outcome": "rejected",
+                            "reason": "too large for central (413); not sent again",
+                        }
+                    ]
+                )
+                self._succeeded()  # central answered, and clearly
+                return summary.rejected, summary.rejected == 1
+            await self._release()
+            if isinstance(exc, Refused) and exc.status == 413:
+                self._reduced_batch = max(1, size // 2)
+                log.warning(
+                    "sync: central finds a batch of %d too large; trying %d",
+                    size,
+                    self._reduced_batch,
+                )
+                return 0, True
+            self._failed(exc)
+            if isinstance(exc, NotAuthorised):
+                log.error("sync: %s", exc)
+            return 0, False
+        summary = await self.queue.settle(results)
+        accounted = summary.deleted + summary.rejected + summary.quarantined
+        self.status.applied_total += summary.deleted
+        if summary.returned:
+            # outside the contract: settle what central named, back off for the rest
+            self._contact()
+            self._failed(
+                ServerTrouble(
+                    f"central's answer accounted for {accounted} of {size} events; "
+                    f"{summary.returned} back to pending"
+                ),
+                reached=True,
+            )
+            return accounted, False
+        self._succeeded()
+        return accounted, True
+
     async def refresh(self, *, force: bool = False) -> bool:
-        """Fetch every configured snapshot; unchanged ones cost a 304. True on success."""
+        """Fetch every configured snapshot; unchanged ones cost a 304. True on success.
+
+        A snapshot whose handler raises is not counted as fetched (its ETag is not
+        kept) and makes the result ``False``, without backing off: central is fine.
+        """
         if not force and not self.ready():
             return False
+        not_applied: list[str] = []
         try:
             for kind, params in self.snapshot_requests.items():
                 key = kind + "?" + "&".join(f"{k}={v}" for k, v in sorted(params.items()))
                 snap = await self.client.snapshot(kind, etag=self._etags.get(key), params=params)
                 if snap.unchanged:
                     continue
-                if self.on_snapshot is not None:
-                    outcome = self.on_snapshot(kind, snap.data)
-                    if outcome is not None:
-                        await outcome
-                self._etags[key] = snap.etag
+                if await self._apply(kind, snap.data):
+                    self._etags[key] = snap.etag
+                else:
+                    self._etags.pop(key, None)
+                    not_applied.append(kind)
         except CentralError as exc:
             self._failed(exc)
             await self._write_counts()
             return False
         self._succeeded()
-        self.status.last_sync = self._now()
+        if not_applied:
+            self.status.last_error = (
+                f"snapshot(s) not applied on this device: {', '.join(not_applied)}"
+            )
+        else:
+            self.status.last_sync = self._now()
         await self._write_counts()
+        return not not_applied
+
+    async def _apply(self, kind: str, data: Any) -> bool:
+        if self.on_snapshot is None:
+            return True
+        try:
+            outcome = self.on_snapshot(kind, data)
+            if outcome is not None:
+                await outcome
+        except Exception as exc:
+            # the type only: a message could quote the snapshot (names, subjects)
+            log.error(
+                "sync: the %s snapshot handler failed (%s); it is fetched again next time",
+                kind,
+                type(exc).__name__,
+            )
+            return False
         return True
 
     async def _write_counts(self) -> None:
@@ -190,11 +287,22 @@ class SyncAgent:
         self.status.rejected = counts.rejected
         self.status.quarantined = counts.quarantined
         self.status.updated_at = self._now()
-        await asyncio.to_thread(self.write_status)
+        try:
+            await asyncio.to_thread(self.write_status)
+        except OSError as exc:
+            log.warning("sync: status file not written: %s", exc)
 
     def write_status(self) -> None:
-        """Write ``status.json`` atomically (small; done off the UI loop by callers)."""
+        """Write ``status.json`` atomically (small; done off the UI loop by callers).
+
+        Readers see the old file or the new one, never a part; on failure the old file
+        stays and the temporary one is removed. Raises ``OSError``.
+        """
         path = self.state_dir / STATUS_FILE
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self.status), indent=2), encoding="utf-8")
-        os.replace(tmp, path)
+        try:
+            tmp.write_text(json.dumps(asdict(self.status), indent=2), encoding="utf-8")
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise

@@ -1,8 +1,9 @@
 """Retry timing: exponential backoff with full jitter.
 
-After the n-th consecutive failure the next attempt waits a random time between 0 and
-``min(cap, base * 2**n)``: a fleet of panels that lost central together does not come
-back in lockstep. A success resets the count.
+After the n-th consecutive failure the next attempt waits a random time between half
+of ``min(cap, base * 2**n)`` and all of it ("equal jitter"): a fleet of panels that lost
+central together does not come back in lockstep, and no wait collapses to zero. A
+success resets the count.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class Backoff:
         """Record a failure; the seconds to wait before the next attempt."""
         ceiling = min(self.cap, self.base * (2 ** min(self.failures, 30)))
         self.failures += 1
-        return self._rng.uniform(0, ceiling)
+        return self._rng.uniform(ceiling / 2, ceiling)
 
     def succeeded(self) -> None:
         self.failures = 0

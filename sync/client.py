@@ -10,19 +10,26 @@ Exceptions (one tree; the agent decides retry or reject by class)::
 
 TLS always verifies: against the organisation's CA file when one is configured, else
 the system store. There is no switch to turn verification off.
+
+Every request has a deadline for the whole exchange (a central that trickles bytes
+never holds the device), answers are read up to a size limit, and nothing central
+sends can make a method raise anything but a :class:`CentralError`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import email.utils
 import json
+import re
 import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from cryptography.hazmat.primitives import serialization
@@ -41,6 +48,11 @@ __all__ = [
 ]
 
 _MAX_BODY = 16 * 1024 * 1024
+_MAX_ETAG = 256
+# Visible ASCII only: an ETag is sent back in If-None-Match, and a header value that
+# httpx cannot encode (or h11 refuses to send) would break every later refresh.
+_ETAG = re.compile(r"[\x21-\x7e]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 class CentralError(Exception):
@@ -62,7 +74,23 @@ class Refused(CentralError):
 
 
 class NotAuthorised(Refused):
-    pass
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        CentralError.__init__(
+            self,
+            f"central does not accept this device ({status}): {message}; "
+            "check that it is enrolled and not revoked",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """Central's answer, read in full (and bounded)."""
+
+    status: int
+    reason: str
+    headers: httpx.Headers
+    body: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,16 +111,31 @@ def tls_context(ca_file: Path | str | None) -> ssl.SSLContext:
     return context
 
 
-def _error_text(response: httpx.Response) -> str:
+def _clean(text: str, limit: int) -> str:
+    """Central's text made safe for a status line or a log: one line, bounded."""
+    return _CONTROL.sub(" ", text[: limit * 2]).strip()[:limit]
+
+
+def _parse_json(body: bytes) -> Any:
+    """Raises ``ValueError`` for anything that is not JSON (too deep included)."""
     try:
-        body = response.json()
+        return json.loads(body)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def _error_text(answer: _Answer) -> str:
+    fallback = _clean(answer.reason, 100) or "no reason given"
+    try:
+        body = _parse_json(answer.body)
     except ValueError:
-        return response.reason_phrase or "no reason given"
+        return fallback
     if isinstance(body, dict):
-        parts = [str(body.get(k)) for k in ("error", "detail") if body.get(k)]
-        if parts:
-            return ": ".join(parts)[:300]
-    return response.reason_phrase or "no reason given"
+        parts = [_clean(v, 300) for k in ("error", "detail") if isinstance(v := body.get(k), str)]
+        text = ": ".join(p for p in parts if p)
+        if text:
+            return text[:300]
+    return fallback
 
 
 class CentralClient:
@@ -106,6 +149,7 @@ class CentralClient:
         ca_file: Path | str | None = None,
         timeout: float = 15.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        deadline: float | None = None,
     ) -> None:
         headers = {"User-Agent": "tapin-device/1"}
         if token:
@@ -118,6 +162,8 @@ class CentralClient:
             transport=transport,
             follow_redirects=False,
         )
+        self.deadline = deadline if deadline is not None else 4 * timeout
+        """The longest one whole exchange may take (connect, send, read every byte)."""
         self.clock_offset: timedelta | None = None
         """central's clock minus ours, from the last ``Date`` header."""
 
@@ -130,43 +176,84 @@ class CentralClient:
     async def __aexit__(self, *_: object) -> None:
         await self.aclose()
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def _request(
+        self, method: str, path: str, *, not_modified_ok: bool = False, **kwargs: Any
+    ) -> _Answer:
+        """One exchange; the answer when it is a 2xx (or a 304 when ``not_modified_ok``).
+
+        Raises only :class:`CentralError`: :class:`Unreachable` for network errors,
+        timeouts and the deadline; :class:`Refused`/:class:`NotAuthorised` for 4xx;
+        :class:`ServerTrouble` for 5xx, any other status, or an unreadable answer.
+        """
         try:
-            response = await self._http.request(method, path, **kwargs)
+            async with asyncio.timeout(self.deadline):
+                answer = await self._exchange(method, path, **kwargs)
+        except TimeoutError:
+            raise Unreachable(
+                f"central unreachable: no complete answer within {self.deadline:g} s"
+            ) from None
+        self._note_date(answer.headers)
+        status = answer.status
+        if status in (401, 403):
+            raise NotAuthorised(status, _error_text(answer))
+        if status in (408, 429):  # timeout, rate limited: transient, retry with backoff
+            raise ServerTrouble(f"central answered {status}; will retry")
+        if 400 <= status < 500:
+            raise Refused(status, _error_text(answer))
+        if not (200 <= status < 300 or (status == 304 and not_modified_ok)):
+            raise ServerTrouble(f"central answered {status}")
+        return answer
+
+    async def _exchange(self, method: str, path: str, **kwargs: Any) -> _Answer:
+        try:
+            request = self._http.build_request(method, path, **kwargs)
+            response = await self._http.send(request, stream=True)
+            try:
+                body = await self._read(response)
+            finally:
+                await response.aclose()
         except httpx.TransportError as exc:
             raise Unreachable(f"central unreachable: {type(exc).__name__}: {exc}") from None
-        self._note_date(response)
-        if response.status_code in (401, 403):
-            raise NotAuthorised(response.status_code, _error_text(response))
-        if 400 <= response.status_code < 500:
-            raise Refused(response.status_code, _error_text(response))
-        if response.status_code >= 500 or response.status_code in (301, 302, 307, 308):
-            raise ServerTrouble(f"central answered {response.status_code}")
-        if len(response.content) > _MAX_BODY:
-            raise ServerTrouble("central's answer is too large")
-        return response
+        except httpx.HTTPError as exc:
+            raise ServerTrouble(f"central's answer is not HTTP as expected: {exc}") from None
+        return _Answer(response.status_code, response.reason_phrase, response.headers, body)
 
-    def _note_date(self, response: httpx.Response) -> None:
-        header = response.headers.get("date")
+    @staticmethod
+    async def _read(response: httpx.Response) -> bytes:
+        """The decoded body, at most ``_MAX_BODY`` bytes (a compressed bomb included)."""
+        body = bytearray()
+        try:
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > _MAX_BODY:
+                    raise ServerTrouble("central's answer is too large")
+        except httpx.DecodingError:
+            if response.is_success:
+                raise ServerTrouble("central's answer does not decode (Content-Encoding)") from None
+            return b""  # an error answer: its status says what matters
+        return bytes(body)
+
+    def _note_date(self, headers: httpx.Headers) -> None:
+        header = headers.get("date")
         if not header:
             return
         try:
             server = email.utils.parsedate_to_datetime(header)
-        except (TypeError, ValueError):
+            if server.tzinfo is not None:
+                self.clock_offset = server - datetime.now(UTC)
+        except (TypeError, ValueError, IndexError, OverflowError):
             return
-        if server.tzinfo is not None:
-            self.clock_offset = server - datetime.now(UTC)
 
     @staticmethod
-    def _json(response: httpx.Response) -> Any:
+    def _json(answer: _Answer) -> Any:
         try:
-            return response.json()
-        except (ValueError, UnicodeDecodeError):
+            return _parse_json(answer.body)
+        except ValueError:
             raise ServerTrouble("central's answer is not JSON") from None
 
     async def health(self) -> bool:
-        response = await self._request("GET", "/v1/health")
-        return response.status_code == 200
+        answer = await self._request("GET", "/v1/health")
+        return answer.status == 200
 
     async def enroll(self, code: str, key: Ed25519PrivateKey) -> dict[str, Any]:
         """Prove possession of ``key`` with the one-time ``code``; central's answer."""
@@ -189,12 +276,19 @@ class CentralClient:
     ) -> Snapshot:
         """``GET /v1/snapshot/<kind>``; with ``etag``, an unchanged answer costs a 304."""
         headers = {"If-None-Match": etag} if etag else {}
-        response = await self._request(
-            "GET", f"/v1/snapshot/{kind}", headers=headers, params=dict(params or {})
+        answer = await self._request(
+            "GET",
+            f"/v1/snapshot/{kind}",
+            headers=headers,
+            params=dict(params or {}),
+            not_modified_ok=bool(etag),
         )
-        if response.status_code == 304:
+        if answer.status == 304:
             return Snapshot(etag, None)
-        return Snapshot(response.headers.get("etag"), self._json(response))
+        data = self._json(answer)
+        if data is None:
+            raise ServerTrouble(f"central's {kind} snapshot is empty (null)")
+        return Snapshot(_valid_etag(answer.headers.get("etag")), data)
 
     async def upload(
         self, epochs: Mapping[str, bytes], events: Sequence[SealedEvent]
@@ -209,33 +303,33 @@ class CentralClient:
             "events": [e.to_wire() for e in events],
         }
         content = json.dumps(body, separators=(",", ":")).encode()
-        response = await self._request(
+        answer = await self._request(
             "POST",
             "/v1/events",
             content=content,
             headers={"Content-Type": "application/json"},
         )
-        data = self._json(response)
+        data = self._json(answer)
         results = data.get("results") if isinstance(data, dict) else None
         if not isinstance(results, list):
             raise ServerTrouble("central's answer to an upload has no 'results' list")
         sent = {e.id for e in events}
         clean: list[dict[str, Any]] = []
         for item in results:
-            if (
-                isinstance(item, dict)
-                and item.get("id") in sent
-                and item.get("outcome") in OUTCOMES
-            ):
-                reason = item.get("reason")
-                clean.append(
-                    {
-                        "id": item["id"],
-                        "outcome": item["outcome"],
-                        "reason": str(reason)[:500] if reason is not None else None,
-                        "code": item.get("code") if isinstance(item.get("code"), str) else None,
-                    }
-                )
+            if not isinstance(item, dict):
+                continue
+            event_id, outcome = item.get("id"), item.get("outcome")
+            if not isinstance(event_id, str) or event_id not in sent or outcome not in OUTCOMES:
+                continue
+            reason, code = item.get("reason"), item.get("code")
+            clean.append(
+                {
+                    "id": event_id,
+                    "outcome": outcome,
+                    "reason": reason[:500] if isinstance(reason, str) else None,
+                    "code": code[:100] if isinstance(code, str) else None,
+                }
+            )
         return clean
 
     async def commands(self) -> list[dict[str, Any]]:
@@ -243,7 +337,26 @@ class CentralClient:
         items = data.get("commands") if isinstance(data, dict) else data
         if not isinstance(items, list):
             raise ServerTrouble("central's commands answer is not a list")
-        return [c for c in items if isinstance(c, dict) and isinstance(c.get("id"), str | int)]
+        return [c for c in items if isinstance(c, dict) and _command_id(c.get("id"))]
 
     async def ack_command(self, command_id: str | int) -> None:
-        await self._request("POST", f"/v1/commands/{command_id}/ack")
+        # one path segment whatever the id holds: "../events" must not become a path
+        segment = quote(str(command_id), safe="")
+        await self._request("POST", f"/v1/commands/{segment}/ack")
+
+
+def _command_id(value: object) -> bool:
+    """An id that can name a command in a URL path: an integer, or a short string."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, str) and 0 < len(value) <= 128 and value not in (".", "..")
+
+
+def _valid_etag(value: str | None) -> str | None:
+    """The ETag as central sent it, or ``None`` (no caching) when it could not be sent
+    back: not visible ASCII, or absurdly long."""
+    if value is None or len(value) > _MAX_ETAG or not _ETAG.fullmatch(value):
+        return None
+    return value

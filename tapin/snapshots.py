@@ -115,7 +115,10 @@ def parse_rooms(data: Any) -> Site:
 
 
 def parse_directory(data: Any) -> list[Person]:
-    """The ``directory`` snapshot: visible people only (central filters; so do we)."""
+    """The ``directory`` snapshot: visible people only (central filters; so do we).
+
+    Anything but ``"visibility": "visible"`` (or no visibility at all, as central sends
+    only visible people) is invisible, and an id listed once as invisible stays so."""
     people = []
     for item in _items(data, "people"):
         if not isinstance(item, dict):
@@ -137,7 +140,9 @@ def parse_directory(data: Any) -> list[Person]:
                 visibility=Visibility.VISIBLE if visibility == "visible" else Visibility.INVISIBLE,
             )
         )
-    return people
+    # a person listed twice, once hidden: hidden wins (never show someone by mistake)
+    hidden = {p.id for p in people if not p.visible}
+    return [p for p in people if not (p.visible and p.id in hidden)]
 
 
 def parse_calendar(data: Any, room_id: str) -> list[Meeting]:
