@@ -11,12 +11,12 @@ into the next meeting.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tapin.domain import Meeting, Room
+from tapin.occupancy import Occupancy
 
 __all__ = [
     "BOOK_NOW_CHOICES",
@@ -38,14 +38,6 @@ LONG_MEETING = timedelta(hours=8)
 """Meetings this long or longer are never released automatically."""
 MIN_BOOKING = timedelta(minutes=5)
 """Book now is offered only when at least this much time is free."""
-
-
-class Occupancy(enum.StrEnum):
-    """What presence sensing says about a room (see :mod:`tapin.occupancy`)."""
-
-    OCCUPIED = "occupied"
-    VACANT = "vacant"
-    UNKNOWN = "unknown"
 
 
 def _utc(moment: datetime) -> datetime:

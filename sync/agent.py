@@ -30,7 +30,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 
 STATUS_FILE = "status.json"
 SnapshotHandler = Callable[[str, Any], Awaitable[None] | None]
+SettledHandler = Callable[[Sequence[Mapping[str, Any]]], None]
+"""Called with central's per-event results after they settled the queue (the UI shows
+confirmations and undoes what central rejected)."""
 """Called with (kind, parsed JSON) for every snapshot that changed."""
 
 
@@ -94,12 +97,14 @@ class SyncAgent:
         on_snapshot: SnapshotHandler | None = None,
         batch_size: int = 500,
         backoff: Backoff | None = None,
+        on_settled: SettledHandler | None = None,
     ) -> None:
         self.queue = queue
         self.client = client
         self.state_dir = state_dir
         self.snapshot_requests = dict(snapshot_requests or {})
         self.on_snapshot = on_snapshot
+        self.on_settled = on_settled
         self.batch_size = batch_size
         self.backoff = backoff or Backoff()
         self.status = SyncStatus(device_id=device_id)
@@ -188,15 +193,13 @@ class SyncAgent:
             if isinstance(exc, Refused) and exc.status == 413 and size == 1:
                 # one event alone is too large for central: it would block the queue
                 # forever, so it is settled as rejected, visible to the technician
-                summary = await self.queue.settle(
-                    [
-                        {
-                            "id": batch.events[0].id,
-                            "outcome": "rejected",
-                            "reason": "too large for central (413); not sent again",
-                        }
-                    ]
-                )
+                verdict = {
+                    "id": batch.events[0].id,
+                    "outcome": "rejected",
+                    "reason": "too large for central (413); not sent again",
+                }
+                summary = await self.queue.settle([verdict])
+                self._tell_settled([verdict])
                 self._succeeded()  # central answered, and clearly
                 return summary.rejected, summary.rejected == 1
             await self._release()
@@ -213,6 +216,7 @@ class SyncAgent:
                 log.error("sync: %s", exc)
             return 0, False
         summary = await self.queue.settle(results)
+        self._tell_settled(results)
         accounted = summary.deleted + summary.rejected + summary.quarantined
         self.status.applied_total += summary.deleted
         if summary.returned:
@@ -228,6 +232,14 @@ class SyncAgent:
             return accounted, False
         self._succeeded()
         return accounted, True
+
+    def _tell_settled(self, results: Sequence[Mapping[str, Any]]) -> None:
+        if self.on_settled is None or not results:
+            return
+        try:
+            self.on_settled(results)
+        except Exception as exc:  # the UI's trouble must not stop delivery
+            log.error("sync: the settled-results handler failed: %s", type(exc).__name__)
 
     async def refresh(self, *, force: bool = False) -> bool:
         """Fetch every configured snapshot; unchanged ones cost a 304. True on success.

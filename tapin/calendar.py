@@ -175,6 +175,7 @@ class CalendarStore:
         self.zone = zone
         self._lock = threading.Lock()
         self._meetings: dict[str, tuple[Meeting, ...]] = {}
+        self._local: dict[str, dict[str, Meeting | None]] = {}
         self._listeners: list[Listener] = []
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -219,8 +220,46 @@ class CalendarStore:
                 if updated != meetings:
                     self._meetings[room_id] = updated
                     changed.append(room_id)
+            for room_id, edits in self._local.items():
+                for meeting_id, m in list(edits.items()):
+                    mentioned = m is not None and (
+                        m.organiser_id == person_id or person_id in m.attendee_ids
+                    )
+                    if m is not None and mentioned:
+                        edits[meeting_id] = replace(
+                            m,
+                            organiser_id=None if m.organiser_id == person_id else m.organiser_id,
+                            attendee_ids=tuple(a for a in m.attendee_ids if a != person_id),
+                        )
+                        changed.append(room_id)
         for room_id in changed:
             self._notify(room_id)
+
+    def put_local(self, room_id: str, meeting: Meeting) -> None:
+        """Show a change made on this device (a booking, a check-in, an extension)
+        over central's snapshot until it is undone; same id replaces the snapshot's."""
+        if meeting.room_id != room_id:
+            raise ValueError(f"meeting {meeting.id} belongs to {meeting.room_id}, not {room_id}")
+        with self._lock:
+            self._local.setdefault(room_id, {})[meeting.id] = meeting
+        self._notify(room_id)
+
+    def hide_local(self, room_id: str, meeting_id: str) -> None:
+        """Hide a meeting released or cancelled on this device."""
+        with self._lock:
+            self._local.setdefault(room_id, {})[meeting_id] = None
+        self._notify(room_id)
+
+    def undo_local(self, room_id: str, meeting_id: str) -> None:
+        """Drop this device's change to a meeting: central's version shows again."""
+        with self._lock:
+            changed = self._local.get(room_id, {}).pop(meeting_id, 0) != 0
+        if changed:
+            self._notify(room_id)
+
+    def local(self, room_id: str, meeting_id: str) -> Meeting | None:
+        with self._lock:
+            return self._local.get(room_id, {}).get(meeting_id)
 
     def loaded(self, room_id: str) -> bool:
         with self._lock:
@@ -230,6 +269,13 @@ class CalendarStore:
         """A room's meetings, those overlapping ``day`` (site time) when given."""
         with self._lock:
             meetings = self._meetings.get(room_id, ())
+            local = dict(self._local.get(room_id, {}))
+        if local:
+            merged = [local.pop(m.id, m) for m in meetings]
+            merged += local.values()
+            meetings = tuple(
+                sorted((m for m in merged if m is not None), key=lambda m: (m.start, m.end, m.id))
+            )
         if day is None:
             return meetings
         start, end = day_bounds(day, self.zone)

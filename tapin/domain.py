@@ -134,6 +134,8 @@ class Meeting:
     attendee_ids: tuple[str, ...] = ()
     private: bool = False
     checked_in: bool = False
+    pending: bool = False
+    """Made or changed on this device and not yet confirmed by central."""
 
     def __post_init__(self) -> None:
         _to_utc(self, "start", "end")

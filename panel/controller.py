@@ -1,0 +1,342 @@
+"""What the panel's buttons do: every action becomes a sealed event in the queue and a
+visible change on the screen at once, marked pending until central answers.
+
+* Book now: a local meeting from now for 15–60 minutes (never past the next meeting),
+  shown "Pending" until central applies ``booking.create``; a rejection (someone booked
+  the room in their calendar meanwhile) undoes it and says why.
+* Check in / no-show release / extend / end early: the same pattern on existing
+  meetings (``meeting.checkin``, ``meeting.release``, ``booking.extend``, ``booking.end``).
+* Report an issue: ``issue.report`` with category, text and an optional photo.
+
+The controller runs on the asyncio loop; the queue does its I/O on its own worker
+thread. It never logs personal data: ids, types and counts only.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from panel import rules
+from tapin.calendar import CalendarStore, day_bounds, site_day
+from tapin.domain import IssueCategory, Meeting
+from tapin.occupancy import OccupancySource, SimulatedOccupancy
+
+__all__ = ["ActionError", "EventSink", "Notice", "PanelController"]
+
+log = logging.getLogger(__name__)
+
+BOOKED_HERE = "Booked at the panel"
+MAX_TEXT = 1000
+MAX_PHOTO = 1024 * 1024
+
+
+class ActionError(ValueError):
+    """The action is not possible now; the message says why, in words for the screen."""
+
+
+class EventSink(Protocol):
+    """Where actions go: :class:`sync.queue.AsyncSealedQueue` has this method."""
+
+    async def enqueue(
+        self,
+        type: str,
+        resource: str,
+        payload: Mapping[str, Any],
+        *,
+        starts_at: datetime | None = None,
+        ends_at: datetime | None = None,
+    ) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A message for the person at the panel."""
+
+    text: str
+    error: bool = False
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+@dataclass
+class _Pending:
+    kind: str
+    meeting_id: str | None
+    undo: Callable[[], None]
+    confirm: Callable[[], None]
+
+
+class PanelController:
+    def __init__(
+        self,
+        calendar: CalendarStore,
+        room_id: str,
+        sink: EventSink,
+        *,
+        clock: Callable[[], datetime],
+        room: Callable[[], Any],
+        occupancy: OccupancySource | None = None,
+    ) -> None:
+        self.calendar = calendar
+        self.room_id = room_id
+        self.sink = sink
+        self.clock = clock
+        self._room = room
+        self.occupancy = occupancy or SimulatedOccupancy()
+        self.notices: list[Notice] = []
+        self._listeners: list[Callable[[], None]] = []
+        self._pending: dict[str, _Pending] = {}
+        self._released: set[str] = set()
+
+    # observation ---------------------------------------------------------------------
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    def _notice(self, text: str, *, error: bool = False) -> None:
+        self.notices = [*self.notices[-4:], Notice(text, error)]
+        for listener in list(self._listeners):
+            listener()
+
+    @property
+    def resource(self) -> str:
+        return f"room:{self.room_id}"
+
+    def meetings(self) -> tuple[Meeting, ...]:
+        return tuple(self.calendar.meetings(self.room_id))
+
+    def current(self) -> Meeting | None:
+        now = self.clock()
+        return next((m for m in self.meetings() if m.covers(now)), None)
+
+    def checkin_candidate(self) -> Meeting | None:
+        """The meeting a "Check in" button would check in now, if any."""
+        now, room = self.clock(), self._room()
+        return next((m for m in self.meetings() if rules.can_check_in(m, room, now)), None)
+
+    def book_now_choices(self) -> list[int]:
+        now = self.clock()
+        _, day_end = day_bounds(site_day(now, self.calendar.zone), self.calendar.zone)
+        return rules.book_now_choices(self.meetings(), now, day_end=day_end)
+
+    def extend_choices(self) -> list[int]:
+        meeting = self.current()
+        if meeting is None:
+            return []
+        return rules.extend_choices(meeting, self.meetings(), self.clock())
+
+    # actions ---------------------------------------------------------------------------
+
+    async def _send(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        meeting_id: str | None,
+        undo: Callable[[], None],
+        confirm: Callable[[], None],
+        starts_at: datetime | None = None,
+        ends_at: datetime | None = None,
+    ) -> str:
+        try:
+            event = await self.sink.enqueue(
+                kind, self.resource, payload, starts_at=starts_at, ends_at=ends_at
+            )
+        except Exception:
+            undo()
+            log.exception("could not queue a %s", kind)
+            raise ActionError("Could not save this action on the panel; please try again") from None
+        self._pending[event.id] = _Pending(kind, meeting_id, undo, confirm)
+        log.info("queued %s %s", kind, event.id)
+        return str(event.id)
+
+    async def book_now(self, minutes: int, booked_by: str | None = None) -> Meeting:
+        if minutes not in self.book_now_choices():
+            raise ActionError("The room is not free for that long")
+        now = self.clock().astimezone(UTC).replace(second=0, microsecond=0)
+        booking = Meeting(
+            id=f"b-{uuid.uuid4()}",
+            room_id=self.room_id,
+            start=now,
+            end=now + timedelta(minutes=minutes),
+            subject=BOOKED_HERE,
+            organiser_id=booked_by,
+            checked_in=True,  # booked at the door: the people are here
+            pending=True,
+        )
+        self.calendar.put_local(self.room_id, booking)
+
+        def confirm() -> None:
+            self.calendar.put_local(self.room_id, replace(booking, pending=False))
+            self._notice("Booking confirmed")
+
+        await self._send(
+            "booking.create",
+            {"booking_id": booking.id, "booked_by": booked_by, "subject": BOOKED_HERE},
+            meeting_id=booking.id,
+            undo=lambda: self.calendar.undo_local(self.room_id, booking.id),
+            confirm=confirm,
+            starts_at=booking.start,
+            ends_at=booking.end,
+        )
+        return booking
+
+    async def check_in(self, person_id: str | None = None) -> Meeting:
+        meeting = self.checkin_candidate()
+        if meeting is None:
+            raise ActionError("There is no meeting to check in to right now")
+        had_local = self.calendar.local(self.room_id, meeting.id)
+        self.calendar.put_local(self.room_id, replace(meeting, checked_in=True, pending=True))
+
+        def undo() -> None:
+            if had_local is None:
+                self.calendar.undo_local(self.room_id, meeting.id)
+            else:
+                self.calendar.put_local(self.room_id, had_local)
+
+        def confirm() -> None:
+            current = self.calendar.local(self.room_id, meeting.id) or meeting
+            self.calendar.put_local(self.room_id, replace(current, checked_in=True, pending=False))
+
+        await self._send(
+            "meeting.checkin",
+            {"meeting_id": meeting.id, "person_id": person_id},
+            meeting_id=meeting.id,
+            undo=undo,
+            confirm=confirm,
+        )
+        self._notice("Checked in")
+        return meeting
+
+    async def extend(self, minutes: int) -> Meeting:
+        meeting = self.current()
+        if meeting is None or minutes not in self.extend_choices():
+            raise ActionError("The meeting cannot be extended that long: the room is booked")
+        previous = self.calendar.local(self.room_id, meeting.id)
+        longer = replace(meeting, end=meeting.end + timedelta(minutes=minutes), pending=True)
+        self.calendar.put_local(self.room_id, longer)
+        await self._send(
+            "booking.extend",
+            {"booking_id": meeting.id},
+            meeting_id=meeting.id,
+            undo=self._restore(meeting.id, previous),
+            confirm=self._settle_local(meeting.id, "Extended"),
+            starts_at=meeting.start,
+            ends_at=longer.end,
+        )
+        return longer
+
+    async def end_now(self) -> None:
+        meeting = self.current()
+        if meeting is None:
+            raise ActionError("No meeting is in progress")
+        new_end = rules.end_early_at(meeting, self.clock())
+        previous = self.calendar.local(self.room_id, meeting.id)
+        if new_end is None or new_end <= meeting.start:
+            self.calendar.hide_local(self.room_id, meeting.id)
+        else:
+            self.calendar.put_local(self.room_id, replace(meeting, end=new_end, pending=True))
+        await self._send(
+            "booking.end",
+            {"booking_id": meeting.id},
+            meeting_id=meeting.id,
+            undo=self._restore(meeting.id, previous),
+            confirm=self._settle_local(meeting.id, "The room is free again"),
+            starts_at=meeting.start,
+            ends_at=new_end if new_end and new_end > meeting.start else None,
+        )
+
+    async def release_no_shows(self) -> list[str]:
+        """Release every meeting the rules say nobody came to; returns their ids."""
+        now, room = self.clock(), self._room()
+        reading = self.occupancy.reading(self.room_id)
+        released = []
+        for meeting in self.meetings():
+            if meeting.id in self._released:
+                continue
+            decision = rules.release_decision(meeting, room, now, occupancy=reading.state)
+            if not decision.release:
+                continue
+            self._released.add(meeting.id)
+            previous = self.calendar.local(self.room_id, meeting.id)
+            self.calendar.hide_local(self.room_id, meeting.id)
+            await self._send(
+                "meeting.release",
+                {"meeting_id": meeting.id, "reason": "no_show"},
+                meeting_id=meeting.id,
+                undo=self._restore(meeting.id, previous),
+                confirm=lambda: None,
+            )
+            log.info("released meeting %s: %s", meeting.id, decision.reason)
+            released.append(meeting.id)
+        if released:
+            self._notice("Nobody checked in: the room was released")
+        return released
+
+    async def report_issue(
+        self, category: IssueCategory | str, text: str = "", photo: bytes | None = None
+    ) -> str:
+        try:
+            category = IssueCategory(category)
+        except ValueError:
+            raise ActionError("Choose what is wrong first") from None
+        text = text.strip()
+        if len(text) > MAX_TEXT:
+            raise ActionError(f"Please keep the description under {MAX_TEXT} characters")
+        if photo is not None and len(photo) > MAX_PHOTO:
+            raise ActionError("The photo is too large")
+        payload: dict[str, Any] = {
+            "report_id": f"r-{uuid.uuid4()}",
+            "category": category.value,
+            "text": text,
+        }
+        if photo:
+            payload["photo"] = base64.b64encode(photo).decode("ascii")
+        event_id = await self._send(
+            "issue.report",
+            payload,
+            meeting_id=None,
+            undo=lambda: None,
+            confirm=lambda: self._notice("Thank you: facilities has your report"),
+        )
+        self._notice("Report saved; it will reach facilities")
+        return event_id
+
+    # central's answers -------------------------------------------------------------------
+
+    def on_results(self, results: Sequence[Mapping[str, Any]]) -> None:
+        """Central's outcomes for queued events (called by the sync agent or the demo)."""
+        for result in results:
+            pending = self._pending.pop(str(result.get("id")), None)
+            if pending is None:
+                continue
+            if result.get("outcome") in ("applied", "duplicate"):
+                pending.confirm()
+            else:
+                pending.undo()
+                reason = str(result.get("reason") or "central refused it")
+                self._notice(f"Not done: {reason}", error=True)
+                log.info("%s rejected by central", pending.kind)
+
+    def _restore(self, meeting_id: str, previous: Meeting | None) -> Callable[[], None]:
+        def undo() -> None:
+            if previous is None:
+                self.calendar.undo_local(self.room_id, meeting_id)
+            else:
+                self.calendar.put_local(self.room_id, previous)
+
+        return undo
+
+    def _settle_local(self, meeting_id: str, message: str) -> Callable[[], None]:
+        def confirm() -> None:
+            current = self.calendar.local(self.room_id, meeting_id)
+            if current is not None:
+                self.calendar.put_local(self.room_id, replace(current, pending=False))
+            self._notice(message)
+
+        return confirm
