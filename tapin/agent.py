@@ -64,7 +64,12 @@ def counts_dict(counts: QueueCounts) -> dict[str, Any]:
 
 def snapshot_requests(identity: DeviceIdentity) -> dict[str, dict[str, str]]:
     if identity.scope_kind == "room":
-        return {"rooms": {}, "directory": {}, "calendar": {"room": identity.scope_id}}
+        return {
+            "rooms": {},
+            "directory": {},
+            "calendar": {"room": identity.scope_id},
+            "availability": {},
+        }
     return {"rooms": {}, "desks": {}, "directory": {}, "availability": {}}
 
 

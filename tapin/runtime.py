@@ -17,7 +17,13 @@ from tapin import demo
 from tapin.calendar import CalendarStore, Directory, site_day
 from tapin.config import Config, config_from_defaults
 from tapin.domain import Room, Site
-from tapin.snapshots import SnapshotError, parse_calendar, parse_directory, parse_rooms
+from tapin.snapshots import (
+    SnapshotError,
+    parse_availability,
+    parse_calendar,
+    parse_directory,
+    parse_rooms,
+)
 
 __all__ = ["Runtime", "demo_config", "demo_runtime", "utc_now"]
 
@@ -51,6 +57,9 @@ class Runtime:
     directory: Directory
     clock: Callable[[], datetime] = utc_now
     demo_seed: int | None = None
+    availability: dict[str, tuple[tuple[datetime, datetime], ...]] | None = None
+    """Busy intervals of every room of the site today (central's ``availability``
+    snapshot, or the demo's); ``None`` until known. No subjects, no people."""
     sync_status: Any = None
     """The sync agent's :class:`sync.agent.SyncStatus` when a device syncs (read-only
     here: the UI shows "offline — N changes waiting" from it)."""
@@ -79,6 +88,8 @@ class Runtime:
                 self.calendar.zone = site.timezone
             elif kind == "directory":
                 self.directory.replace(parse_directory(data))
+            elif kind == "availability":
+                self.availability = parse_availability(data)
             elif kind == "calendar" and self.config.room is not None:
                 self.calendar.replace_room(self.config.room, parse_calendar(data, self.config.room))
         except SnapshotError as exc:
@@ -98,6 +109,10 @@ class Runtime:
             meetings = demo.demo_meetings(self.site, day, self.demo_seed, now=now)
             for room in self.site.rooms:
                 self.calendar.replace_room(room.id, [m for m in meetings if m.room_id == room.id])
+            self.availability = {
+                room.id: tuple((m.start, m.end) for m in meetings if m.room_id == room.id)
+                for room in self.site.rooms
+            }
             log.info("demo calendar built for %s: %d meetings", day, len(meetings))
         return now
 

@@ -15,7 +15,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tapin.domain import Meeting, Person, Role, Room, Site, Visibility
 
-__all__ = ["SnapshotError", "parse_calendar", "parse_directory", "parse_rooms"]
+__all__ = [
+    "SnapshotError",
+    "parse_availability",
+    "parse_calendar",
+    "parse_directory",
+    "parse_rooms",
+]
 
 _MAX_ITEMS = 5000
 
@@ -181,3 +187,24 @@ def parse_calendar(data: Any, room_id: str) -> list[Meeting]:
         except ValueError as exc:
             raise SnapshotError(str(exc)) from None
     return meetings
+
+
+def parse_availability(data: Any) -> dict[str, tuple[tuple[datetime, datetime], ...]]:
+    """The ``availability`` snapshot: busy intervals per room today (no subjects)."""
+    busy: dict[str, tuple[tuple[datetime, datetime], ...]] = {}
+    for item in _items(data, "rooms"):
+        if not isinstance(item, dict):
+            raise SnapshotError("each room must be an object")
+        spans = item.get("busy")
+        if not isinstance(spans, list) or len(spans) > _MAX_ITEMS:
+            raise SnapshotError("room field 'busy' must be a list")
+        intervals = []
+        for span in spans:
+            if not isinstance(span, dict):
+                raise SnapshotError("each busy interval must be an object")
+            start, end = _time(span, "start"), _time(span, "end")
+            if end <= start:
+                raise SnapshotError("a busy interval ends before it starts")
+            intervals.append((start, end))
+        busy[_str(item, "id", limit=64)] = tuple(sorted(intervals))
+    return busy
