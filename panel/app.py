@@ -1,11 +1,16 @@
-"""The room panel Kivy app: a thin view over the runtime.
+"""The room panel Kivy app: a thin view over the runtime and the controller.
 
 Imports Kivy: import only after :func:`tapin.ui.kivyenv.prepare_kivy` (see
-:mod:`panel.launch`).
+:mod:`panel.launch`). Screens are registered in :data:`SCREENS`; each is one ``.kv`` +
+``.py`` pair under ``panel/screens/``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from kivy.app import App
@@ -13,13 +18,27 @@ from kivy.clock import Clock, ClockEvent
 from kivy.core.window import Window
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
+from panel.context import PanelContext
+from panel.controller import ActionError, EventSink, PanelController
 from panel.screens.status import StatusScreen
 from panel.status_model import build_status_view
+from tapin.occupancy import OccupancySource
 from tapin.runtime import Runtime
 
-__all__ = ["PanelApp"]
+__all__ = ["SCREENS", "PanelApp"]
+
+log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 1.0
+RELEASE_CHECK_SECONDS = 15.0
+
+SCREENS = {
+    # name: (module, class); a screen whose module is missing is simply not offered
+    "find_room": ("panel.screens.find_room", "FindRoomScreen"),
+    "report": ("panel.screens.report", "ReportScreen"),
+    "admin_pin": ("panel.screens.admin_pin", "AdminPinScreen"),
+    "admin": ("panel.screens.admin", "AdminScreen"),
+}
 
 
 class PanelApp(App):
@@ -27,24 +46,111 @@ class PanelApp(App):
 
     title = "Tapin room panel"
 
-    def __init__(self, runtime: Runtime, room_id: str, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        room_id: str,
+        *,
+        sink: EventSink | None = None,
+        occupancy: OccupancySource | None = None,
+        extras: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.runtime = runtime
         self.room_id = room_id
         self.room = runtime.room(room_id)
+        self.controller = PanelController(
+            runtime.calendar,
+            room_id,
+            sink if sink is not None else _NoSink(),
+            clock=runtime.clock,
+            room=lambda: self.room,
+            occupancy=occupancy,
+        )
+        self.ctx = PanelContext(
+            runtime=runtime,
+            controller=self.controller,
+            room_id=room_id,
+            clock=runtime.clock,
+            go=self.go,
+            run=self.run_action,
+            extras=dict(extras or {}),
+        )
         self.status_screen: StatusScreen | None = None
-        self._ticker: ClockEvent | None = None
+        self.manager: ScreenManager | None = None
+        self.tasks: set[asyncio.Future[Any]] = set()
+        self._events: list[ClockEvent] = []
         self._refresh_trigger = Clock.create_trigger(self.refresh)
         self._unsubscribe = runtime.calendar.subscribe(lambda _room: self._refresh_trigger())
+        self.controller.subscribe(self._refresh_trigger)
 
     def build(self) -> ScreenManager:
         manager = ScreenManager(transition=NoTransition())
         self.status_screen = StatusScreen(name="status")
+        self.status_screen.ctx = self.ctx
         manager.add_widget(self.status_screen)
+        for name, (module, cls) in SCREENS.items():
+            try:
+                screen_class = getattr(importlib.import_module(module), cls)
+            except (ImportError, AttributeError):
+                log.debug("screen %s not available", name)
+                continue
+            manager.add_widget(screen_class(ctx=self.ctx, name=name, **self._screen_options(name)))
+        self.manager = manager
         Window.clearcolor = (0, 0, 0, 1)
         self.refresh()
-        self._ticker = Clock.schedule_interval(self.refresh, REFRESH_SECONDS)
+        self._events = [
+            Clock.schedule_interval(self.refresh, REFRESH_SECONDS),
+            Clock.schedule_interval(self._release_check, RELEASE_CHECK_SECONDS),
+        ]
         return manager
+
+    def _screen_options(self, name: str) -> dict[str, Any]:
+        if name == "admin_pin":
+            return {"guard": self.ctx.extras.get("pin_guard")}
+        return {}
+
+    # navigation and actions ----------------------------------------------------------
+
+    def go(self, name: str) -> None:
+        if self.manager is not None and self.manager.has_screen(name):
+            self.manager.current = name
+        elif self.manager is not None:
+            log.warning("no screen %s on this panel", name)
+
+    def run_action(self, action: Awaitable[Any]) -> None:
+        """Run an action on the loop; its ActionError becomes a notice on the screen."""
+
+        async def guarded() -> None:
+            try:
+                await action
+            except ActionError as exc:
+                self.controller.notify(str(exc), error=True)
+
+        task = asyncio.ensure_future(guarded())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def _release_check(self, *_: Any) -> None:
+        self.run_action(self.controller.release_no_shows())
+
+    def actions(self) -> tuple[str, ...]:
+        c = self.controller
+        current = c.current()
+        names: list[str] = []
+        if c.checkin_candidate() is not None:
+            names.append("checkin")
+        if current is None and c.book_now_choices():
+            names.append("book")
+        if current is not None and current.checked_in and c.extend_choices():
+            names.append("extend")
+        if current is not None:
+            names.append("end")
+        names += ["find", "report"]
+        if len(names) > 4:
+            names.remove("find")
+        return tuple(names)
 
     def refresh(self, *_: Any) -> None:
         """Recompute the status view from memory; assign only when something changed."""
@@ -59,11 +165,21 @@ class PanelApp(App):
             now,
             h24=self.runtime.h24,
             sync_status=self.runtime.sync_status,
+            actions=self.actions() if self.runtime.calendar.loaded(self.room_id) else (),
+            notice=self.controller.notices[-1] if self.controller.notices else None,
         )
         if view != self.status_screen.view:
             self.status_screen.view = view
 
     def on_stop(self) -> None:
         self._unsubscribe()
-        if self._ticker is not None:
-            self._ticker.cancel()
+        for event in self._events:
+            event.cancel()
+        self._events = []
+
+
+class _NoSink:
+    """A panel without a queue (not enrolled): actions are refused with a clear word."""
+
+    async def enqueue(self, *_: Any, **__: Any) -> Any:
+        raise ActionError("This panel is not connected; the action was not saved")

@@ -98,8 +98,9 @@ class PanelController:
     def subscribe(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)
 
-    def _notice(self, text: str, *, error: bool = False) -> None:
-        self.notices = [*self.notices[-4:], Notice(text, error)]
+    def notify(self, text: str, *, error: bool = False) -> None:
+        """Show a message to the person at the panel (the latest one is shown)."""
+        self.notices = [*self.notices[-4:], Notice(text, error, self.clock().astimezone(UTC))]
         for listener in list(self._listeners):
             listener()
 
@@ -147,6 +148,9 @@ class PanelController:
             event = await self.sink.enqueue(
                 kind, self.resource, payload, starts_at=starts_at, ends_at=ends_at
             )
+        except ActionError:
+            undo()
+            raise
         except Exception:
             undo()
             log.exception("could not queue a %s", kind)
@@ -173,7 +177,7 @@ class PanelController:
 
         def confirm() -> None:
             self.calendar.put_local(self.room_id, replace(booking, pending=False))
-            self._notice("Booking confirmed")
+            self.notify("Booking confirmed")
 
         await self._send(
             "booking.create",
@@ -210,7 +214,7 @@ class PanelController:
             undo=undo,
             confirm=confirm,
         )
-        self._notice("Checked in")
+        self.notify("Checked in")
         return meeting
 
     async def extend(self, minutes: int) -> Meeting:
@@ -275,7 +279,7 @@ class PanelController:
             log.info("released meeting %s: %s", meeting.id, decision.reason)
             released.append(meeting.id)
         if released:
-            self._notice("Nobody checked in: the room was released")
+            self.notify("Nobody checked in: the room was released")
         return released
 
     async def report_issue(
@@ -302,9 +306,9 @@ class PanelController:
             payload,
             meeting_id=None,
             undo=lambda: None,
-            confirm=lambda: self._notice("Thank you: facilities has your report"),
+            confirm=lambda: self.notify("Thank you: facilities has your report"),
         )
-        self._notice("Report saved; it will reach facilities")
+        self.notify("Report saved; it will reach facilities")
         return event_id
 
     # central's answers -------------------------------------------------------------------
@@ -320,7 +324,7 @@ class PanelController:
             else:
                 pending.undo()
                 reason = str(result.get("reason") or "central refused it")
-                self._notice(f"Not done: {reason}", error=True)
+                self.notify(f"Not done: {reason}", error=True)
                 log.info("%s rejected by central", pending.kind)
 
     def _restore(self, meeting_id: str, previous: Meeting | None) -> Callable[[], None]:
@@ -337,6 +341,6 @@ class PanelController:
             current = self.calendar.local(self.room_id, meeting_id)
             if current is not None:
                 self.calendar.put_local(self.room_id, replace(current, pending=False))
-            self._notice(message)
+            self.notify(message)
 
         return confirm

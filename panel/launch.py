@@ -67,11 +67,13 @@ def run_panel(
 
 async def _main(app: Any, runtime: Runtime, *, sync: bool) -> None:
     from sync.identity import IdentityError
-    from sync.queue import QueueError
+    from sync.queue import AsyncSealedQueue, QueueError
     from tapin.agent import open_device_sync
     from tapin.control import ControlServer
+    from tapin.demo_central import DemoCentral, demo_key
 
-    device = control = None
+    device = control = demo_queue = None
+    demo_task: asyncio.Task[None] | None = None
     if sync:
         try:
             device = await open_device_sync(runtime.config, runtime)
@@ -82,13 +84,41 @@ async def _main(app: Any, runtime: Runtime, *, sync: bool) -> None:
             log.error("the queue cannot be opened: %s", exc)
             runtime.sync_status = NotConnected("Not connected: the local queue is unusable")
         else:
+            app.controller.sink = device.queue
+            device.agent.on_settled = app.controller.on_results
+            app.ctx.extras["sync_now"] = device.control_handlers()["sync"]
             device.start()
             control = ControlServer(runtime.config.state_dir, device.control_handlers())
             await control.start()
+    else:
+        # demo: the real sealed queue, drained by an in-process stand-in for central
+        key = demo_key(runtime.config.state_dir)
+        demo_queue = AsyncSealedQueue(runtime.config.state_dir / "demo-queue.db", key.public_key())
+        await demo_queue.open()
+        app.controller.sink = demo_queue
+        central = DemoCentral(demo_queue, key, runtime.calendar, app.controller.on_results)
+        demo_task = asyncio.ensure_future(_every(DEMO_LATENCY, central.drain_once))
     try:
         await app.async_run(async_lib="asyncio")
     finally:
+        if demo_task is not None:
+            demo_task.cancel()
+        if demo_queue is not None:
+            await demo_queue.close()
         if control is not None:
             await control.close()
         if device is not None:
             await device.close()
+
+
+DEMO_LATENCY = 2.0
+"""Seconds the demo's stand-in for central takes to answer (shows "pending")."""
+
+
+async def _every(seconds: float, job: Any) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await job()
+        except Exception:
+            log.exception("demo central failed")

@@ -30,7 +30,14 @@ _STATE_WORDS = {
     RoomState.STARTING_SOON: "Starting soon",
     RoomState.BUSY: "Busy",
 }
-_ICONS = {"free": "check", "starting_soon": "clock", "busy": "block", "unavailable": "cloud-off"}
+_ICONS = {
+    "free": "check",
+    "starting_soon": "clock",
+    "awaiting_checkin": "clock",
+    "busy": "block",
+    "unavailable": "cloud-off",
+}
+NOTICE_SECONDS = timedelta(seconds=60)
 _TIMELINE_OPEN = time(7, 0)
 _TIMELINE_CLOSE = time(19, 0)
 
@@ -74,6 +81,10 @@ class StatusView:
     now_position: float
     banner: str = ""
     """Connection trouble in words ("Offline — 3 changes waiting"); empty when fine."""
+    actions: tuple[str, ...] = ()
+    """Buttons to offer: "book", "checkin", "extend", "end", "find", "report"."""
+    notice: str = ""
+    notice_error: bool = False
 
 
 def _room_details(room: Room) -> str:
@@ -118,11 +129,21 @@ def build_status_view(
     *,
     h24: bool = True,
     sync_status: Any = None,
+    actions: tuple[str, ...] = (),
+    notice: Any = None,
 ) -> StatusView:
-    """Everything the status screen of ``room`` shows at ``now``."""
+    """Everything the status screen of ``room`` shows at ``now``.
+
+    ``actions`` are the buttons the controller says are possible now; ``notice`` the
+    controller's latest message (shown for a minute)."""
     view = _build(room, calendar, directory, now, h24=h24)
     banner = connection_banner(sync_status, calendar.zone, h24=h24)
-    return replace(view, banner=banner) if banner else view
+    if view.state == "unavailable":
+        actions = tuple(a for a in actions if a in ("find", "report"))
+    text, error = "", False
+    if notice is not None and now - notice.at < NOTICE_SECONDS:
+        text, error = notice.text, notice.error
+    return replace(view, banner=banner, actions=actions, notice=text, notice_error=error)
 
 
 def _build(
@@ -174,7 +195,20 @@ def _build(
 
     meetings = calendar.meetings(room.id, day)
     status = calendar.status(room.id, now)
-    if status.state is RoomState.BUSY:
+    state, word = status.state.value, _STATE_WORDS[status.state]
+    awaiting = (
+        status.current is not None
+        and room.auto_release
+        and not status.current.checked_in
+        and now < status.current.start + room.checkin_after
+    )
+    if awaiting:
+        assert status.current is not None
+        state, word = "awaiting_checkin", "Check in"
+        deadline = min(status.current.start + room.checkin_after, status.current.end)
+        headline = f"Check in by {hm(deadline)}"
+        remaining = "or the room is released for others"
+    elif status.state is RoomState.BUSY:
         assert status.until is not None
         headline = f"Busy until {hm(status.until)}"
         remaining = f"{timefmt.duration(status.until - now)} left"
@@ -191,6 +225,8 @@ def _build(
     ):
         view = meeting_view(shown, directory)
         label = "Now" if shown is status.current else "Next"
+        if shown.pending:
+            label += " · pending"
         title = view.subject
         organiser = view.organiser or ""
         times = f"{hm(view.start)} – {hm(view.end)}"
@@ -215,9 +251,9 @@ def _build(
     return StatusView(
         room_name=room.name,
         room_details=_room_details(room),
-        state=status.state.value,
-        state_word=_STATE_WORDS[status.state],
-        icon=_ICONS[status.state.value],
+        state=state,
+        state_word=word,
+        icon=_ICONS[state],
         headline=headline,
         remaining=remaining,
         meeting_label=label,

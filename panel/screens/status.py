@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from kivy.clock import Clock
+from kivy.factory import Factory
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import Screen
 
+from panel.screens.dialogs import ChoiceDialog
 from panel.status_model import StatusView
 from tapin.ui import widgets  # noqa: F401  (registers StatusIcon and Timeline with the Factory)
 
@@ -17,6 +20,16 @@ __all__ = ["AgendaRow", "StatusScreen"]
 
 Builder.load_file(str(Path(__file__).with_suffix(".kv")))
 
+ADMIN_HOLD_SECONDS = 3.0
+"""The hidden gesture: hold the room name this long to get the admin PIN prompt."""
+ACTION_LABELS = {
+    "checkin": "Check in",
+    "book": "Book now",
+    "extend": "Extend",
+    "end": "End now",
+    "find": "Find room",
+    "report": "Report",
+}
 MAX_AGENDA_ROWS = 4
 MAX_AGENDA_ROWS_PORTRAIT = 3
 
@@ -36,7 +49,96 @@ class StatusScreen(Screen):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.ctx: Any = None
+        """The :class:`panel.context.PanelContext`, set by the app."""
+        self.dialog: ChoiceDialog | None = None
+        self._hold: Any = None
+        self._shown_actions: tuple[tuple[str, ...], float] | None = None
         self.bind(view=self._fill_agenda, unit=self._fill_agenda, portrait=self._fill_agenda)
+        self.bind(view=self._fill_actions, unit=self._fill_actions)
+
+    # the action bar ------------------------------------------------------------------
+
+    def _fill_actions(self, *_: Any) -> None:
+        actions = self.view.actions if self.view else ()
+        if (actions, self.unit) == self._shown_actions:
+            return
+        self._shown_actions = (actions, self.unit)
+        bar = self.ids.actions
+        bar.clear_widgets()
+        for name in actions[:4]:
+            button = Factory.PanelButton(text=ACTION_LABELS[name], font_size=self.unit * 19)
+            button.action = name
+            button.bind(on_release=lambda b: self.act(b.action))
+            bar.add_widget(button)
+
+    def action_button(self, name: str) -> Any:
+        """The button of an action, for tests and the tour; ``None`` when not offered."""
+        return next((b for b in self.ids.actions.children if b.action == name), None)
+
+    def act(self, name: str) -> None:
+        ctx = self.ctx
+        if ctx is None:
+            return
+        controller = ctx.controller
+        if name == "book":
+            choices = controller.book_now_choices()
+            self._ask(
+                "Book this room now",
+                [(f"{m} min", m) for m in choices],
+                lambda m: ctx.run(controller.book_now(m)),
+                detail="Starts now. Never runs into the next meeting.",
+            )
+        elif name == "extend":
+            self._ask(
+                "Extend this meeting",
+                [(f"+{m} min", m) for m in controller.extend_choices()],
+                lambda m: ctx.run(controller.extend(m)),
+            )
+        elif name == "end":
+            self._ask(
+                "End the meeting now?",
+                [("End now", True)],
+                lambda _v: ctx.run(controller.end_now()),
+                detail="The room becomes free for others.",
+                cancel="Keep the room",
+            )
+        elif name == "checkin":
+            ctx.run(controller.check_in())
+        elif name == "find":
+            ctx.go("find_room")
+        elif name == "report":
+            ctx.go("report")
+
+    def _ask(
+        self,
+        title: str,
+        choices: list[tuple[str, Any]],
+        on_choose: Any,
+        *,
+        detail: str = "",
+        cancel: str = "Cancel",
+    ) -> None:
+        self.dialog = ChoiceDialog(
+            title, choices, on_choose, detail=detail, unit=self.unit, cancel_text=cancel
+        )
+        self.dialog.open()
+
+    # the hidden admin gesture ----------------------------------------------------------
+
+    def on_touch_down(self, touch: Any) -> bool:
+        name = self.ids.room_name
+        if name.collide_point(*name.to_widget(*touch.pos)) and self.ctx is not None:
+            self._hold = Clock.schedule_once(
+                lambda _dt: self.ctx.go("admin_pin"), ADMIN_HOLD_SECONDS
+            )
+        return bool(super().on_touch_down(touch))
+
+    def on_touch_up(self, touch: Any) -> bool:
+        if self._hold is not None:
+            self._hold.cancel()
+            self._hold = None
+        return bool(super().on_touch_up(touch))
 
     def _fill_agenda(self, *_: Any) -> None:
         box = self.ids.agenda

@@ -22,11 +22,16 @@ PALETTE = {
     "timeline_meeting": "#E8EDF3",
     "now_marker": "#FFD54A",
     "offline": "#5A3E99",
+    "button": "#FFFFFF",
+    "button_ink": "#14181F",
+    "notice": "#1F4E79",
+    "error": "#8E1B1B",
 }
 
 STATE_COLOURS = {
     "free": PALETTE["free"],
     "starting_soon": PALETTE["starting_soon"],
+    "awaiting_checkin": PALETTE["starting_soon"],
     "busy": PALETTE["busy"],
     "unavailable": PALETTE["unavailable"],
 }

@@ -75,14 +75,19 @@ def run_panel(screen: Screen) -> Iterator[Callable[..., Any]]:
 
     started: list[Any] = []
 
-    def start(runtime: Any, room_id: str) -> PanelApp:
-        app = PanelApp(runtime, room_id)
+    def start(runtime: Any, room_id: str, **options: Any) -> PanelApp:
+        app = PanelApp(runtime, room_id, **options)
         app._run_prepare()
         started.append(app)
         screen.frames(4)
         return app
 
     yield start
+    from kivy.uix.modalview import ModalView
+
+    for widget in list(screen.window.children):
+        if isinstance(widget, ModalView):
+            widget.dismiss(animation=False)
     for app in started:
         app.dispatch("on_stop")
         if app.root is not None:

@@ -31,7 +31,7 @@ async def test_panel_shows_central_calendar_then_offline_banner(
         screen.frames(3)
         shown = texts(app.root)
         assert "Aurora" in shown and "Calendar unavailable" not in shown
-        assert app.status_screen.view.state in ("free", "busy", "starting_soon")
+        assert app.status_screen.view.state in ("free", "busy", "starting_soon", "awaiting_checkin")
         screen.save(tmp_path / "online.png")
 
         central.stop()
@@ -48,5 +48,52 @@ async def test_panel_shows_central_calendar_then_offline_banner(
         assert any(t.startswith("Offline — 3 changes waiting") for t in shown)
         assert "Aurora" in shown  # it keeps working from memory
         screen.save(tmp_path / "offline.png")
+    finally:
+        await sync.close()
+
+
+async def test_book_now_by_touch_lands_in_centrals_postgresql(
+    central, screen, run_panel, tmp_path: Path
+) -> None:
+    import asyncio
+
+    import psycopg
+
+    from tests.e2e.conftest import count
+    from tests.ui.test_panel_actions import settle, tap_choice
+
+    device = central.enroll("panel", room="skog")
+    with psycopg.connect(central.dsn) as conn:  # a free room whatever the hour
+        conn.execute("DELETE FROM meetings WHERE room_id = 'skog'")
+    config = load_config(device.config)
+    runtime = empty_runtime(config)
+    sync = await open_device_sync(config, runtime)
+    try:
+        assert await sync.agent.refresh(force=True)
+        app = run_panel(runtime, "skog", sink=sync.queue)
+        sync.agent.on_settled = app.controller.on_results
+        app.refresh()
+        screen.frames(3)
+        book = app.status_screen.action_button("book")
+        assert book is not None, texts(app.root)
+        screen.tap_widget(book)
+        first = next(iter(app.status_screen.dialog.buttons))
+        tap_choice(screen, app, first)
+        await settle(app, screen)
+        assert any("PENDING" in t for t in texts(app.root))
+        assert await sync.agent.drain(force=True) == 1
+        await asyncio.sleep(0)
+        await settle(app, screen)
+        shown = texts(app.root)
+        assert "Booking confirmed" in shown and not any("PENDING" in t for t in shown)
+        assert (
+            count(
+                central.dsn,
+                "SELECT count(*) FROM bookings WHERE resource = 'room:skog'"
+                " AND device_id IS NOT NULL",
+            )
+            == 1
+        )
+        screen.save(tmp_path / "booked-via-central.png")
     finally:
         await sync.close()
