@@ -313,6 +313,10 @@ class PanelController:
 
     # central's answers -------------------------------------------------------------------
 
+    def pending_ids(self) -> list[str]:
+        """Events queued by this panel that central has not answered yet."""
+        return list(self._pending)
+
     def on_results(self, results: Sequence[Mapping[str, Any]]) -> None:
         """Central's outcomes for queued events (called by the sync agent or the demo)."""
         for result in results:

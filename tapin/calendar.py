@@ -288,6 +288,7 @@ class CalendarStore:
         with self._lock:
             rooms = list(self._meetings)
             self._meetings.clear()
+            self._local.clear()
         for room_id in rooms:
             self._notify(room_id)
 

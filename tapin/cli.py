@@ -86,6 +86,12 @@ def _cmd_panel(args: argparse.Namespace) -> int:
         runtime.room(config.room)
     except KeyError as exc:
         raise UsageError(str(exc.args[0])) from None
+    if args.tour is not None:
+        if not args.demo:
+            raise UsageError("--tour renders the demo site: add --demo")
+        from panel.tour import run_tour
+
+        return run_tour(runtime, config.room, args.tour, size=args.size)
     if args.screenshot is not None and args.exit_after is None:
         args.exit_after = 3.0
     from panel.launch import run_panel
@@ -169,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_seconds,
         metavar="SECONDS",
         help="stop after this many seconds (default 3 with --screenshot)",
+    )
+    panel.add_argument(
+        "--tour",
+        type=Path,
+        metavar="DIR",
+        help="render every screen and state to DIR/NN-name.png and exit (with --demo)",
     )
     panel.set_defaults(handler=_cmd_panel)
 

@@ -1,0 +1,237 @@
+"""``tapin panel --demo --tour DIR``: render every screen and state to ``DIR/NN-name.png``.
+
+For people (a design review, a manual) and for tests. The tour drives the real app on
+the demo site with a clock it moves by hand, through the same calls a touch would make,
+and writes one PNG per step. Works offscreen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from tapin.domain import Meeting
+from tapin.runtime import Runtime
+
+__all__ = ["STEPS", "run_tour"]
+
+log = logging.getLogger(__name__)
+
+
+class TourClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Step:
+    name: str
+    setup: Callable[[Any, TourClock, datetime], Any]
+    """Prepare the state; may return an awaitable to finish first."""
+
+
+def _meetings(app: Any, *spans: tuple[str, datetime, int, dict[str, Any]]) -> None:
+    app.runtime.calendar.replace_room(
+        app.room_id,
+        [
+            Meeting(
+                id=mid,
+                room_id=app.room_id,
+                start=start,
+                end=start + timedelta(minutes=minutes),
+                organiser_id="p-anna",
+                subject=extra.pop("subject", "Design review"),
+                **extra,
+            )
+            for mid, start, minutes, extra in spans
+        ],
+    )
+
+
+def _free(app: Any, clock: TourClock, base: datetime) -> None:
+    clock.now = base
+    _meetings(
+        app,
+        ("m1", base + timedelta(minutes=70), 60, {}),
+        ("m2", base + timedelta(minutes=180), 30, {"private": True}),
+    )
+
+
+def _soon(app: Any, clock: TourClock, base: datetime) -> None:
+    clock.now = base + timedelta(minutes=62)
+
+
+def _awaiting(app: Any, clock: TourClock, base: datetime) -> None:
+    clock.now = base + timedelta(minutes=73)
+
+
+def _busy(app: Any, clock: TourClock, base: datetime) -> Any:
+    return app.controller.check_in()
+
+
+def _private(app: Any, clock: TourClock, base: datetime) -> None:
+    clock.now = base + timedelta(minutes=185)
+    _meetings(app, ("m2", base + timedelta(minutes=180), 30, {"private": True, "checked_in": True}))
+
+
+def _book_dialog(app: Any, clock: TourClock, base: datetime) -> None:
+    _free(app, clock, base)
+    app.refresh()
+    app.status_screen.act("book")
+
+
+def _pending(app: Any, clock: TourClock, base: datetime) -> Any:
+    _close_dialog(app)
+    return app.controller.book_now(30)
+
+
+def _rejected(app: Any, clock: TourClock, base: datetime) -> None:
+    pending = app.controller.pending_ids()
+    app.controller.on_results(
+        [
+            {
+                "id": i,
+                "outcome": "rejected",
+                "reason": "the room is booked in the calendar from 09:30 to 10:00",
+            }
+            for i in pending
+        ]
+    )
+
+
+def _extend_dialog(app: Any, clock: TourClock, base: datetime) -> None:
+    clock.now = base + timedelta(minutes=75)
+    _meetings(app, ("m1", base + timedelta(minutes=70), 60, {"checked_in": True}))
+    app.refresh()
+    app.status_screen.act("extend")
+
+
+def _end_dialog(app: Any, clock: TourClock, base: datetime) -> None:
+    _close_dialog(app)
+    app.status_screen.act("end")
+
+
+def _offline(app: Any, clock: TourClock, base: datetime) -> None:
+    _close_dialog(app)
+    app.runtime.sync_status = SimpleNamespace(
+        reachable=False,
+        pending=3,
+        inflight=0,
+        last_contact=(base - timedelta(minutes=12)).isoformat(),
+        problem=None,
+    )
+
+
+def _no_calendar(app: Any, clock: TourClock, base: datetime) -> None:
+    app.runtime.calendar.clear()
+
+
+def _screen(name: str) -> Callable[[Any, TourClock, datetime], None]:
+    def go(app: Any, clock: TourClock, base: datetime) -> None:
+        app.runtime.sync_status = None
+        _free(app, clock, base)
+        app.go(name)
+
+    return go
+
+
+def _close_dialog(app: Any) -> None:
+    dialog = app.status_screen.dialog if app.status_screen else None
+    if dialog is not None:
+        dialog.dismiss(animation=False)
+
+
+STEPS = [
+    Step("free", _free),
+    Step("starting-soon", _soon),
+    Step("awaiting-checkin", _awaiting),
+    Step("busy-checked-in", _busy),
+    Step("private-meeting", _private),
+    Step("book-now", _book_dialog),
+    Step("book-pending", _pending),
+    Step("book-rejected", _rejected),
+    Step("extend", _extend_dialog),
+    Step("end-now", _end_dialog),
+    Step("offline", _offline),
+    Step("no-calendar", _no_calendar),
+    Step("find-room", _screen("find_room")),
+    Step("report", _screen("report")),
+    Step("admin-pin", _screen("admin_pin")),
+    Step("admin", _screen("admin")),
+]
+
+
+def run_tour(runtime: Runtime, room_id: str, out: Path, *, size: tuple[int, int]) -> int:
+    """Render every step; returns the exit code (0, or 1 if a step failed)."""
+    from tapin.ui.kivyenv import has_display, prepare_kivy
+
+    prepare_kivy(runtime.config.state_dir / "kivy", size, offscreen=not has_display())
+    from kivy.clock import Clock
+
+    from panel.app import PanelApp
+    from sync.queue import AsyncSealedQueue
+    from tapin.demo_central import demo_key
+    from tapin.ui.snapshot import grab, write_png
+
+    local = datetime.now(runtime.site.timezone).replace(hour=9, minute=20, second=0, microsecond=0)
+    base = local.astimezone(UTC)
+    clock = TourClock(base)
+    runtime.clock = clock
+    runtime.calendar.clear()
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    failed: list[str] = []
+
+    async def main() -> None:
+        key = demo_key(runtime.config.state_dir)
+        queue = AsyncSealedQueue(runtime.config.state_dir / "tour-queue.db", key.public_key())
+        await queue.open()
+        app = PanelApp(runtime, room_id, sink=queue)
+        runtime.demo_seed = None  # the tour sets each day's meetings itself
+
+        async def walk() -> None:
+            await asyncio.sleep(0.3)
+            for number, step in enumerate(STEPS, start=1):
+                if step.name in ("find-room", "report", "admin-pin", "admin") and (
+                    app.manager is None or not app.manager.has_screen(step.name.replace("-", "_"))
+                ):
+                    log.warning("tour: screen %s is not available", step.name)
+                    continue
+                try:
+                    outcome = step.setup(app, clock, base)
+                    if outcome is not None:
+                        await outcome
+                except Exception:
+                    log.exception("tour step %s failed", step.name)
+                    failed.append(step.name)
+                    continue
+                app.refresh()
+                await asyncio.sleep(0.25)  # frames: layout, then the drawing triggers
+                path = out / f"{number:02d}-{step.name}.png"
+                write_png(path, grab())
+                written.append(path)
+                if app.manager is not None:
+                    app.manager.current = "status"
+            app.stop()
+
+        Clock.schedule_once(lambda _dt: asyncio.ensure_future(walk()), 0)
+        try:
+            await app.async_run(async_lib="asyncio")
+        finally:
+            await queue.close()
+
+    asyncio.run(main())
+    for path in written:
+        print(path)
+    if failed:
+        log.error("tour steps failed: %s", ", ".join(failed))
+    return 1 if failed else 0
