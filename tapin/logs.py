@@ -34,11 +34,24 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class KivyNoiseFilter(logging.Filter):
+    """Kivy probes X11 clipboard tools (xclip, xsel) when a text field is built and logs
+    each missing one with a traceback; a panel has no X11 clipboard to offer."""
+
+    _NOISE = ("Cutbuffer:", "xclip - ", "xsel - ")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("kivy"):
+            return not str(record.msg).startswith(self._NOISE)
+        return True
+
+
 def setup_logging(level: str = "INFO") -> None:
     """Send every log record to stderr through the redacting filter."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter())
+    handler.addFilter(KivyNoiseFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -36,6 +36,7 @@ def prepare_kivy(kivy_home: Path, size: tuple[int, int], *, offscreen: bool) -> 
     os.environ["KIVY_NO_CONFIG"] = "1"
     os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
     os.environ.setdefault("KCFG_KIVY_LOG_LEVEL", "warning")
+    os.environ.setdefault("KIVY_CLIPBOARD", "sdl2")  # no xsel/xclip probing on a kiosk
     if offscreen:
         os.environ["SDL_VIDEODRIVER"] = "offscreen"
         os.environ.setdefault("KIVY_WINDOW", "sdl2")
