@@ -22,6 +22,7 @@ from panel.context import PanelContext
 from panel.controller import ActionError, EventSink, PanelController
 from panel.screens.status import StatusScreen
 from panel.status_model import build_status_view
+from tapin.i18n import _
 from tapin.occupancy import OccupancySource
 from tapin.runtime import Runtime
 
@@ -132,7 +133,7 @@ class PanelApp(App):
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    def _release_check(self, *_: Any) -> None:
+    def _release_check(self, *args: Any) -> None:
         self.run_action(self.controller.release_no_shows())
 
     def actions(self) -> tuple[str, ...]:
@@ -152,7 +153,7 @@ class PanelApp(App):
             names.remove("find")
         return tuple(names)
 
-    def refresh(self, *_: Any) -> None:
+    def refresh(self, *args: Any) -> None:
         """Recompute the status view from memory; assign only when something changed."""
         if self.status_screen is None:
             return
@@ -181,5 +182,5 @@ class PanelApp(App):
 class _NoSink:
     """A panel without a queue (not enrolled): actions are refused with a clear word."""
 
-    async def enqueue(self, *_: Any, **__: Any) -> Any:
-        raise ActionError("This panel is not connected; the action was not saved")
+    async def enqueue(self, *args: Any, **kwargs: Any) -> Any:
+        raise ActionError(_("This panel is not connected; the action was not saved"))

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from panel import rules
 from tapin.calendar import CalendarStore, day_bounds, site_day
 from tapin.domain import IssueCategory, Meeting
+from tapin.i18n import _
 from tapin.occupancy import OccupancySource, SimulatedOccupancy
 
 __all__ = ["ActionError", "EventSink", "Notice", "PanelController"]
@@ -154,21 +155,23 @@ class PanelController:
         except Exception:
             undo()
             log.exception("could not queue a %s", kind)
-            raise ActionError("Could not save this action on the panel; please try again") from None
+            raise ActionError(
+                _("Could not save this action on the panel; please try again")
+            ) from None
         self._pending[event.id] = _Pending(kind, meeting_id, undo, confirm)
         log.info("queued %s %s", kind, event.id)
         return str(event.id)
 
     async def book_now(self, minutes: int, booked_by: str | None = None) -> Meeting:
         if minutes not in self.book_now_choices():
-            raise ActionError("The room is not free for that long")
+            raise ActionError(_("The room is not free for that long"))
         now = self.clock().astimezone(UTC).replace(second=0, microsecond=0)
         booking = Meeting(
             id=f"b-{uuid.uuid4()}",
             room_id=self.room_id,
             start=now,
             end=now + timedelta(minutes=minutes),
-            subject=BOOKED_HERE,
+            subject=_(BOOKED_HERE),
             organiser_id=booked_by,
             checked_in=True,  # booked at the door: the people are here
             pending=True,
@@ -177,11 +180,11 @@ class PanelController:
 
         def confirm() -> None:
             self.calendar.put_local(self.room_id, replace(booking, pending=False))
-            self.notify("Booking confirmed")
+            self.notify(_("Booking confirmed"))
 
         await self._send(
             "booking.create",
-            {"booking_id": booking.id, "booked_by": booked_by, "subject": BOOKED_HERE},
+            {"booking_id": booking.id, "booked_by": booked_by, "subject": booking.subject},
             meeting_id=booking.id,
             undo=lambda: self.calendar.undo_local(self.room_id, booking.id),
             confirm=confirm,
@@ -193,7 +196,7 @@ class PanelController:
     async def check_in(self, person_id: str | None = None) -> Meeting:
         meeting = self.checkin_candidate()
         if meeting is None:
-            raise ActionError("There is no meeting to check in to right now")
+            raise ActionError(_("There is no meeting to check in to right now"))
         had_local = self.calendar.local(self.room_id, meeting.id)
         self.calendar.put_local(self.room_id, replace(meeting, checked_in=True, pending=True))
 
@@ -214,13 +217,13 @@ class PanelController:
             undo=undo,
             confirm=confirm,
         )
-        self.notify("Checked in")
+        self.notify(_("Checked in"))
         return meeting
 
     async def extend(self, minutes: int) -> Meeting:
         meeting = self.current()
         if meeting is None or minutes not in self.extend_choices():
-            raise ActionError("The meeting cannot be extended that long: the room is booked")
+            raise ActionError(_("The meeting cannot be extended that long: the room is booked"))
         previous = self.calendar.local(self.room_id, meeting.id)
         longer = replace(meeting, end=meeting.end + timedelta(minutes=minutes), pending=True)
         self.calendar.put_local(self.room_id, longer)
@@ -229,7 +232,7 @@ class PanelController:
             {"booking_id": meeting.id},
             meeting_id=meeting.id,
             undo=self._restore(meeting.id, previous),
-            confirm=self._settle_local(meeting.id, "Extended"),
+            confirm=self._settle_local(meeting.id, _("Extended")),
             starts_at=meeting.start,
             ends_at=longer.end,
         )
@@ -238,7 +241,7 @@ class PanelController:
     async def end_now(self) -> None:
         meeting = self.current()
         if meeting is None:
-            raise ActionError("No meeting is in progress")
+            raise ActionError(_("No meeting is in progress"))
         new_end = rules.end_early_at(meeting, self.clock())
         previous = self.calendar.local(self.room_id, meeting.id)
         if new_end is None or new_end <= meeting.start:
@@ -250,7 +253,7 @@ class PanelController:
             {"booking_id": meeting.id},
             meeting_id=meeting.id,
             undo=self._restore(meeting.id, previous),
-            confirm=self._settle_local(meeting.id, "The room is free again"),
+            confirm=self._settle_local(meeting.id, _("The room is free again")),
             starts_at=meeting.start,
             ends_at=new_end if new_end and new_end > meeting.start else None,
         )
@@ -279,7 +282,7 @@ class PanelController:
             log.info("released meeting %s: %s", meeting.id, decision.reason)
             released.append(meeting.id)
         if released:
-            self.notify("Nobody checked in: the room was released")
+            self.notify(_("Nobody checked in: the room was released"))
         return released
 
     async def report_issue(
@@ -288,12 +291,14 @@ class PanelController:
         try:
             category = IssueCategory(category)
         except ValueError:
-            raise ActionError("Choose what is wrong first") from None
+            raise ActionError(_("Choose what is wrong first")) from None
         text = text.strip()
         if len(text) > MAX_TEXT:
-            raise ActionError(f"Please keep the description under {MAX_TEXT} characters")
+            raise ActionError(
+                _("Please keep the description under {n} characters").format(n=MAX_TEXT)
+            )
         if photo is not None and len(photo) > MAX_PHOTO:
-            raise ActionError("The photo is too large")
+            raise ActionError(_("The photo is too large"))
         payload: dict[str, Any] = {
             "report_id": f"r-{uuid.uuid4()}",
             "category": category.value,
@@ -306,9 +311,9 @@ class PanelController:
             payload,
             meeting_id=None,
             undo=lambda: None,
-            confirm=lambda: self.notify("Thank you: facilities has your report"),
+            confirm=lambda: self.notify(_("Thank you: facilities has your report")),
         )
-        self.notify("Report saved; it will reach facilities")
+        self.notify(_("Report saved; it will reach facilities"))
         return event_id
 
     # central's answers -------------------------------------------------------------------
@@ -328,7 +333,7 @@ class PanelController:
             else:
                 pending.undo()
                 reason = str(result.get("reason") or "central refused it")
-                self.notify(f"Not done: {reason}", error=True)
+                self.notify(_("Not done: {reason}").format(reason=reason), error=True)
                 log.info("%s rejected by central", pending.kind)
 
     def _restore(self, meeting_id: str, previous: Meeting | None) -> Callable[[], None]:

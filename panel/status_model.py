@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from tapin import timefmt
 from tapin.calendar import CalendarStore, Directory, RoomState, meeting_view, site_day
 from tapin.domain import Room
+from tapin.i18n import _, format_day, ngettext
 
 __all__ = [
     "AgendaItem",
@@ -90,9 +91,9 @@ class StatusView:
 def _room_details(room: Room) -> str:
     if room.capacity == 0 and not room.equipment:
         return ""  # not known yet (no rooms snapshot since start)
-    parts = [f"Floor {room.floor}", f"{room.capacity} seats"]
+    parts = [_("Floor {n}").format(n=room.floor), _("{n} seats").format(n=room.capacity)]
     if room.equipment:
-        parts.append(", ".join(room.equipment))
+        parts.append(", ".join(_(item) for item in room.equipment))
     return "  ·  ".join(parts)
 
 
@@ -109,16 +110,19 @@ def connection_banner(sync_status: Any, zone: ZoneInfo, *, h24: bool = True) -> 
         return ""
     waiting = int(getattr(sync_status, "pending", 0)) + int(getattr(sync_status, "inflight", 0))
     changes = (
-        f"{waiting} change{'s' if waiting != 1 else ''} waiting" if waiting else "nothing waiting"
+        ngettext("{n} change waiting", "{n} changes waiting", waiting).format(n=waiting)
+        if waiting
+        else _("nothing waiting")
     )
     last = getattr(sync_status, "last_contact", None)
     since = ""
     if last:
         try:
-            since = f" · last sync {timefmt.clock(datetime.fromisoformat(last), zone, h24=h24)}"
+            at = timefmt.clock(datetime.fromisoformat(last), zone, h24=h24)
+            since = " · " + _("last sync {time}").format(time=at)
         except ValueError:
             since = ""
-    return f"Offline — {changes}{since}"
+    return _("Offline — {changes}").format(changes=changes) + since
 
 
 def build_status_view(
@@ -146,6 +150,17 @@ def build_status_view(
     return replace(view, banner=banner, actions=actions, notice=text, notice_error=error)
 
 
+def _agenda_item(meeting: Any, directory: Directory, now: datetime, hm: Any) -> AgendaItem:
+    view = meeting_view(meeting, directory)
+    return AgendaItem(
+        times=f"{hm(meeting.start)} – {hm(meeting.end)}",
+        subject=_(view.subject) if view.private else view.subject,
+        organiser=view.organiser or "",
+        current=meeting.covers(now),
+        past=meeting.end <= now,
+    )
+
+
 def _build(
     room: Room,
     calendar: CalendarStore,
@@ -163,7 +178,7 @@ def _build(
         return timefmt.clock(moment, zone, h24=h24)
 
     clock_text = hm(now)
-    date_text = f"{local_now:%A} {local_now.day} {local_now:%B}"
+    date_text = format_day(local_now.date())
     open_at = datetime.combine(day, _TIMELINE_OPEN, tzinfo=zone)
     close_at = datetime.combine(day, _TIMELINE_CLOSE, tzinfo=zone)
     labels = tuple(hm(open_at + timedelta(hours=h)) for h in range(0, 13, 3))
@@ -177,10 +192,10 @@ def _build(
             room_name=room.name,
             room_details=_room_details(room),
             state="unavailable",
-            state_word="No calendar",
+            state_word=_("No calendar"),
             icon=_ICONS["unavailable"],
-            headline="Calendar unavailable",
-            remaining="Waiting for the server; booking is paused",
+            headline=_("Calendar unavailable"),
+            remaining=_("Waiting for the server; booking is paused"),
             meeting_label="",
             meeting_title="",
             meeting_organiser="",
@@ -195,7 +210,7 @@ def _build(
 
     meetings = calendar.meetings(room.id, day)
     status = calendar.status(room.id, now)
-    state, word = status.state.value, _STATE_WORDS[status.state]
+    state, word = status.state.value, _(_STATE_WORDS[status.state])
     awaiting = (
         status.current is not None
         and room.auto_release
@@ -204,45 +219,36 @@ def _build(
     )
     if awaiting:
         assert status.current is not None
-        state, word = "awaiting_checkin", "Check in"
+        state, word = "awaiting_checkin", _("Check in")
         deadline = min(status.current.start + room.checkin_after, status.current.end)
-        headline = f"Check in by {hm(deadline)}"
-        remaining = "or the room is released for others"
+        headline = _("Check in by {time}").format(time=hm(deadline))
+        remaining = _("or the room is released for others")
     elif status.state is RoomState.BUSY:
         assert status.until is not None
-        headline = f"Busy until {hm(status.until)}"
-        remaining = f"{timefmt.duration(status.until - now)} left"
+        headline = _("Busy until {time}").format(time=hm(status.until))
+        remaining = _("{duration} left").format(duration=timefmt.duration(status.until - now))
     elif status.until is None:
-        headline = "Free for the rest of the day"
-        remaining = "No more meetings today"
+        headline = _("Free for the rest of the day")
+        remaining = _("No more meetings today")
     else:
-        headline = f"Free until {hm(status.until)}"
-        remaining = f"for {timefmt.duration(status.until - now)}"
+        headline = _("Free until {time}").format(time=hm(status.until))
+        remaining = _("for {duration}").format(duration=timefmt.duration(status.until - now))
 
     shown = status.current or status.next
     if shown is not None and shown.start < datetime.combine(
         day + timedelta(days=1), time(0), tzinfo=zone
     ):
         view = meeting_view(shown, directory)
-        label = "Now" if shown is status.current else "Next"
+        label = _("Now") if shown is status.current else _("Next")
         if shown.pending:
-            label += " · pending"
-        title = view.subject
+            label += " · " + _("pending")
+        title = _(view.subject) if view.private else view.subject
         organiser = view.organiser or ""
         times = f"{hm(view.start)} – {hm(view.end)}"
     else:
-        label, title, organiser, times = "Next", "Nothing else booked today", "", ""
+        label, title, organiser, times = _("Next"), _("Nothing else booked today"), "", ""
 
-    agenda = tuple(
-        AgendaItem(
-            times=f"{hm(m.start)} – {hm(m.end)}",
-            subject=(v := meeting_view(m, directory)).subject,
-            organiser=v.organiser or "",
-            current=m.covers(now),
-            past=m.end <= now,
-        )
-        for m in meetings
-    )
+    agenda = tuple(_agenda_item(m, directory, now, hm) for m in meetings)
     timeline = tuple(
         TimelineBlock(frac(m.start), frac(m.end), m.private)
         for m in meetings

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tapin import __version__
-from tapin.config import DEFAULT_PATH, Config, ConfigError, load_config
+from tapin.config import DEFAULT_PATH, LOCALES, Config, ConfigError, load_config
 from tapin.logs import setup_logging
 
 __all__ = ["main"]
@@ -76,6 +76,11 @@ def _cmd_panel(args: argparse.Namespace) -> int:
     config = _load(args, demo=args.demo)
     if args.room:
         config = dataclasses.replace(config, room=args.room)
+    if args.locale:
+        config = dataclasses.replace(config, locale=args.locale)
+    from tapin import i18n
+
+    i18n.use(config.locale)
     if config.room is None:
         raise UsageError(f"{config.source}: device.room: no room to show; set it or pass --room")
     config.state_dir.mkdir(parents=True, exist_ok=True)
@@ -175,6 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=_seconds,
         metavar="SECONDS",
         help="stop after this many seconds (default 3 with --screenshot)",
+    )
+    panel.add_argument(
+        "--locale",
+        choices=LOCALES,
+        help="language and clock of the screen (overrides [site] locale)",
     )
     panel.add_argument(
         "--tour",

@@ -21,8 +21,10 @@ def duration(span: timedelta) -> str:
     """``45 min``, ``1 h``, ``2 h 15 min``; rounded down to the minute, never negative."""
     minutes = max(0, int(span.total_seconds() // 60))
     hours, minutes = divmod(minutes, 60)
+    from tapin.i18n import _
+
     if hours and minutes:
-        return f"{hours} h {minutes} min"
+        return _("{h} h {m} min").format(h=hours, m=minutes)
     if hours:
-        return f"{hours} h"
-    return f"{minutes} min"
+        return _("{h} h").format(h=hours)
+    return _("{m} min").format(m=minutes)

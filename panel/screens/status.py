@@ -14,6 +14,7 @@ from kivy.uix.screenmanager import Screen
 
 from panel.screens.dialogs import ChoiceDialog
 from panel.status_model import StatusView
+from tapin.i18n import _
 from tapin.ui import widgets  # noqa: F401  (registers StatusIcon and Timeline with the Factory)
 
 __all__ = ["AgendaRow", "StatusScreen"]
@@ -59,7 +60,7 @@ class StatusScreen(Screen):
 
     # the action bar ------------------------------------------------------------------
 
-    def _fill_actions(self, *_: Any) -> None:
+    def _fill_actions(self, *args: Any) -> None:
         actions = self.view.actions if self.view else ()
         if (actions, self.unit) == self._shown_actions:
             return
@@ -67,7 +68,8 @@ class StatusScreen(Screen):
         bar = self.ids.actions
         bar.clear_widgets()
         for name in actions[:4]:
-            button = Factory.PanelButton(text=ACTION_LABELS[name], font_size=self.unit * 19)
+            size = 19 if len(actions) < 4 else 16
+            button = Factory.PanelButton(text=_(ACTION_LABELS[name]), font_size=self.unit * size)
             button.action = name
             button.bind(on_release=lambda b: self.act(b.action))
             bar.add_widget(button)
@@ -84,24 +86,24 @@ class StatusScreen(Screen):
         if name == "book":
             choices = controller.book_now_choices()
             self._ask(
-                "Book this room now",
-                [(f"{m} min", m) for m in choices],
+                _("Book this room now"),
+                [(_("{m} min").format(m=m), m) for m in choices],
                 lambda m: ctx.run(controller.book_now(m)),
-                detail="Starts now. Never runs into the next meeting.",
+                detail=_("Starts now. Never runs into the next meeting."),
             )
         elif name == "extend":
             self._ask(
-                "Extend this meeting",
-                [(f"+{m} min", m) for m in controller.extend_choices()],
+                _("Extend this meeting"),
+                [("+" + _("{m} min").format(m=m), m) for m in controller.extend_choices()],
                 lambda m: ctx.run(controller.extend(m)),
             )
         elif name == "end":
             self._ask(
-                "End the meeting now?",
-                [("End now", True)],
+                _("End the meeting now?"),
+                [(_("End now"), True)],
                 lambda _v: ctx.run(controller.end_now()),
-                detail="The room becomes free for others.",
-                cancel="Keep the room",
+                detail=_("The room becomes free for others."),
+                cancel=_("Keep the room"),
             )
         elif name == "checkin":
             ctx.run(controller.check_in())
@@ -117,10 +119,15 @@ class StatusScreen(Screen):
         on_choose: Any,
         *,
         detail: str = "",
-        cancel: str = "Cancel",
+        cancel: str = "",
     ) -> None:
         self.dialog = ChoiceDialog(
-            title, choices, on_choose, detail=detail, unit=self.unit, cancel_text=cancel
+            title,
+            choices,
+            on_choose,
+            detail=detail,
+            unit=self.unit,
+            cancel_text=cancel or _("Cancel"),
         )
         self.dialog.open()
 
@@ -140,7 +147,7 @@ class StatusScreen(Screen):
             self._hold = None
         return bool(super().on_touch_up(touch))
 
-    def _fill_agenda(self, *_: Any) -> None:
+    def _fill_agenda(self, *args: Any) -> None:
         box = self.ids.agenda
         box.clear_widgets()
         if self.view is None:
@@ -161,4 +168,4 @@ class StatusScreen(Screen):
                 )
             )
         if not items and self.view.state != "unavailable":
-            box.add_widget(AgendaRow(times="", subject="No meetings today", unit=self.unit))
+            box.add_widget(AgendaRow(times="", subject=_("No meetings today"), unit=self.unit))
