@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 1.0
 RELEASE_CHECK_SECONDS = 15.0
+CARE_SECONDS = 5.0
 
 SCREENS = {
     # name: (module, class); a screen whose module is missing is simply not offered
@@ -80,6 +81,7 @@ class PanelApp(App):
         )
         self.status_screen: StatusScreen | None = None
         self.manager: ScreenManager | None = None
+        self.care: Any = None
         self.tasks: set[asyncio.Future[Any]] = set()
         self._events: list[ClockEvent] = []
         self._refresh_trigger = Clock.create_trigger(self.refresh)
@@ -88,6 +90,7 @@ class PanelApp(App):
 
     def build(self) -> ScreenManager:
         manager = ScreenManager(transition=NoTransition())
+        self._default_hardware()
         self.status_screen = StatusScreen(name="status")
         self.status_screen.ctx = self.ctx
         manager.add_widget(self.status_screen)
@@ -105,12 +108,65 @@ class PanelApp(App):
             Clock.schedule_interval(self.refresh, REFRESH_SECONDS),
             Clock.schedule_interval(self._release_check, RELEASE_CHECK_SECONDS),
         ]
+        self._start_screen_care()
         return manager
+
+    def _default_hardware(self) -> None:
+        """A camera for issue photos: simulated in the demo, V4L2 when a device has one."""
+        from pathlib import Path
+
+        from tapin.hardware.camera import SimulatedCamera, V4L2Camera
+
+        if "camera" in self.ctx.extras:
+            return
+        if self.runtime.demo_seed is not None:
+            self.ctx.extras["camera"] = SimulatedCamera()
+        elif Path("/dev/video0").exists():
+            self.ctx.extras["camera"] = V4L2Camera()
 
     def _screen_options(self, name: str) -> dict[str, Any]:
         if name == "admin_pin":
-            return {"guard": self.ctx.extras.get("pin_guard")}
+            from tapin.adminpin import PinGuard
+
+            return {"guard": PinGuard.from_config(self.runtime.config, self.runtime.clock)}
         return {}
+
+    # screen care: dim, sleep, wake on touch, pixel shift -------------------------------
+
+    def _start_screen_care(self) -> None:
+        from panel.screencare import ScreenCare
+        from tapin.hardware.display import DisplayError, SimulatedDisplay, SysfsBacklight
+
+        display: Any = self.ctx.extras.get("display")
+        if display is None:
+            if self.runtime.demo_seed is not None:
+                display = SimulatedDisplay()
+            else:
+                try:
+                    display = SysfsBacklight()
+                except DisplayError as exc:
+                    log.warning("screen care without display control: %s", exc)
+        self.care = ScreenCare(
+            self.runtime.config.screen,
+            self.runtime.config.timezone,
+            display=display,
+            awake_since=self.runtime.clock(),
+        )
+        Window.bind(on_touch_down=self._wake)
+        self._events.append(Clock.schedule_interval(self._care_tick, CARE_SECONDS))
+
+    def _wake(self, _window: Any, _touch: Any) -> bool:
+        """A touch on a sleeping screen wakes it and does nothing else."""
+        return bool(self.care is not None and self.care.touched(self.runtime.clock()))
+
+    def _care_tick(self, *args: Any) -> None:
+        from panel.screencare import busy_soon
+
+        if self.care is None or self.manager is None:
+            return
+        now = self.runtime.clock()
+        self.care.update(now, busy_soon=busy_soon(self.controller.meetings(), now))
+        self.manager.pos = self.care.pixel_offset(now)
 
     # navigation and actions ----------------------------------------------------------
 
@@ -174,6 +230,7 @@ class PanelApp(App):
 
     def on_stop(self) -> None:
         self._unsubscribe()
+        Window.unbind(on_touch_down=self._wake)
         for event in self._events:
             event.cancel()
         self._events = []

@@ -86,7 +86,8 @@ async def _main(app: Any, runtime: Runtime, *, sync: bool) -> None:
         else:
             app.controller.sink = device.queue
             device.agent.on_settled = app.controller.on_results
-            app.ctx.extras["sync_now"] = device.control_handlers()["sync"]
+            handlers = device.control_handlers()
+            app.ctx.extras["sync_now"] = lambda: handlers["sync"]({})
             device.start()
             control = ControlServer(runtime.config.state_dir, device.control_handlers())
             await control.start()

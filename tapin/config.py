@@ -18,6 +18,17 @@ Example (``/etc/tapin/tapin.toml``)::
     [paths]
     state_dir = "/var/lib/tapin"
 
+    [admin]
+    pin_hash = "scrypt$16384$8$1$…$…"   # from 'tapin admin hash-pin'; no admin without it
+
+    [screen]
+    office_hours = "07:00-19:00"
+    office_days = "mon-fri"
+    dim_after_minutes = 5
+    dim_level = 30              # percent
+    sleep_outside_hours = true
+    pixel_shift_minutes = 10    # 0: never shift
+
 Every problem is reported as :class:`ConfigError` naming the file, the key and what
 is wrong; unknown keys are errors too (a typo must not silently fall back to a
 default).
@@ -25,15 +36,28 @@ default).
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["DEFAULT_PATH", "LOCALES", "ROLES", "Config", "ConfigError", "load_config"]
+from tapin.adminpin import PinHashError, parse_pin_hash
+
+__all__ = [
+    "DEFAULT_PATH",
+    "LOCALES",
+    "ROLES",
+    "WEEKDAYS",
+    "Config",
+    "ConfigError",
+    "ScreenSettings",
+    "load_config",
+]
 
 DEFAULT_PATH = Path("/etc/tapin/tapin.toml")
 ROLES = ("panel", "kiosk")
@@ -55,6 +79,23 @@ class ConfigError(ValueError):
         super().__init__(f"{where}: {problem}")
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenSettings:
+    """``[screen]``: when the panel is lit, dimmed or asleep (see :mod:`panel.screencare`)."""
+
+    office_start: time = time(7, 0)
+    office_end: time = time(19, 0)
+    office_days: frozenset[int] = frozenset(range(5))
+    """Weekday numbers, Monday 0 (as :meth:`datetime.weekday`)."""
+    dim_after_minutes: int = 5
+    dim_level: int = 30
+    sleep_outside_hours: bool = True
+    pixel_shift_minutes: int = 10
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     role: str
@@ -65,6 +106,9 @@ class Config:
     lobby: str | None = None
     central_url: str | None = None
     ca_file: Path | None = None
+    admin_pin_hash: str | None = None
+    """``[admin] pin_hash``; ``None``: the admin screen cannot be opened."""
+    screen: ScreenSettings = field(default_factory=ScreenSettings)
     source: str = "<defaults>"
 
     @property
@@ -118,11 +162,76 @@ def _ident(value: Any) -> str:
     return text
 
 
+def _pin_hash(value: Any) -> str:
+    text = _text(value)
+    try:
+        parse_pin_hash(text)
+    except PinHashError as exc:
+        raise ValueError(str(exc)) from None
+    return text
+
+
+_CLOCK_TIME = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+
+
+def _office_hours(value: Any) -> tuple[time, time]:
+    text = _text(value)
+    start, sep, end = text.replace(" ", "").partition("-")
+    first, last = _CLOCK_TIME.fullmatch(start), _CLOCK_TIME.fullmatch(end)
+    if not sep or first is None or last is None:
+        raise ValueError(f'must be two 24-hour times like "07:00-19:00", got {text!r}')
+    opens = time(int(first[1]), int(first[2]))
+    closes = time(int(last[1]), int(last[2]))
+    if closes <= opens:
+        raise ValueError(f"the end must be after the start (same day), got {text!r}")
+    return opens, closes
+
+
+def _office_days(value: Any) -> frozenset[int]:
+    text = _text(value).lower()
+    days: set[int] = set()
+    for part in text.replace(" ", "").split(","):
+        first, sep, last = part.partition("-")
+        if first not in WEEKDAYS or (sep and last not in WEEKDAYS):
+            raise ValueError(
+                f'must be days like "mon-fri" or "mon,wed,fri" '
+                f"({', '.join(WEEKDAYS)}), got {text!r}"
+            )
+        a = WEEKDAYS.index(first)
+        b = WEEKDAYS.index(last) if sep else a
+        days.update((a + i) % 7 for i in range((b - a) % 7 + 1))  # "sun-thu" wraps
+    return frozenset(days)
+
+
+def _whole(low: int, high: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"must be a whole number from {low} to {high}, got {value!r}")
+        return value
+
+    return check
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, got {value!r}")
+    return value
+
+
 _SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
     "device": {"role": _choice(ROLES), "room": _ident, "lobby": _ident},
     "site": {"timezone": _zone, "locale": _choice(LOCALES)},
     "central": {"url": _url, "ca_file": _path},
     "paths": {"state_dir": _path},
+    "admin": {"pin_hash": _pin_hash},
+    "screen": {
+        "office_hours": _office_hours,
+        "office_days": _office_days,
+        "dim_after_minutes": _whole(1, 24 * 60),
+        "dim_level": _whole(1, 100),
+        "sleep_outside_hours": _flag,
+        "pixel_shift_minutes": _whole(0, 24 * 60),
+    },
 }
 
 
@@ -162,6 +271,23 @@ def _build(values: Mapping[str, Any], source: str, defaults: Mapping[str, Any]) 
     ca_file = merged.get("central.ca_file")
     if ca_file is not None and not ca_file.is_file():
         raise ConfigError(source, "central.ca_file", f"no such file: {ca_file}")
+    defaults_screen = ScreenSettings()
+    office = merged.get(
+        "screen.office_hours", (defaults_screen.office_start, defaults_screen.office_end)
+    )
+    screen = ScreenSettings(
+        office_start=office[0],
+        office_end=office[1],
+        office_days=merged.get("screen.office_days", defaults_screen.office_days),
+        dim_after_minutes=merged.get("screen.dim_after_minutes", defaults_screen.dim_after_minutes),
+        dim_level=merged.get("screen.dim_level", defaults_screen.dim_level),
+        sleep_outside_hours=merged.get(
+            "screen.sleep_outside_hours", defaults_screen.sleep_outside_hours
+        ),
+        pixel_shift_minutes=merged.get(
+            "screen.pixel_shift_minutes", defaults_screen.pixel_shift_minutes
+        ),
+    )
     return Config(
         role=role,
         timezone=merged["site.timezone"],
@@ -171,6 +297,8 @@ def _build(values: Mapping[str, Any], source: str, defaults: Mapping[str, Any]) 
         lobby=merged.get("device.lobby"),
         central_url=merged.get("central.url"),
         ca_file=ca_file,
+        admin_pin_hash=merged.get("admin.pin_hash"),
+        screen=screen,
         source=source,
     )
 

@@ -47,3 +47,6 @@ def prepare_kivy(kivy_home: Path, size: tuple[int, int], *, offscreen: bool) -> 
     Config.set("graphics", "resizable", "0")
     Config.set("kivy", "exit_on_escape", "0")
     Config.set("input", "mouse", "mouse,disable_multitouch")
+    # the on-screen keyboard docks at the bottom for text fields; a USB keyboard or badge
+    # reader (which types like a keyboard) works too
+    Config.set("kivy", "keyboard_mode", "systemanddock")

@@ -11,7 +11,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Frame", "grab", "write_png"]
+__all__ = ["Frame", "grab", "png_bytes", "write_png"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +39,19 @@ def grab() -> Frame:
     return Frame(width, height, b"".join(reversed(rows)))
 
 
-def write_png(path: Path, frame: Frame) -> Path:
-    """Write ``frame`` as an 8-bit RGB PNG (opaque) and return the path."""
-    stride = frame.width * 4
+def png_bytes(width: int, height: int, rgba: bytes) -> bytes:
+    """An 8-bit RGB PNG (opaque) of ``rgba``: rows top to bottom, 4 bytes a pixel.
+
+    Pure: no Kivy, no files. Raises ``ValueError`` when the sizes do not match.
+    """
+    stride = width * 4
+    if width <= 0 or height <= 0 or len(rgba) != stride * height:
+        raise ValueError(f"{len(rgba)} bytes are not {width}x{height} RGBA pixels")
     raw = bytearray()
-    for y in range(frame.height):
-        row = frame.rgba[y * stride : (y + 1) * stride]
+    for y in range(height):
+        row = rgba[y * stride : (y + 1) * stride]
         raw.append(0)  # filter: none
-        rgb = bytearray(frame.width * 3)
+        rgb = bytearray(width * 3)
         rgb[0::3] = row[0::4]
         rgb[1::3] = row[1::4]
         rgb[2::3] = row[2::4]
@@ -56,9 +61,14 @@ def write_png(path: Path, frame: Frame) -> Path:
         crc = zlib.crc32(kind + body) & 0xFFFFFFFF
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
 
-    header = struct.pack(">IIBBBBB", frame.width, frame.height, 8, 2, 0, 0, 0)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-    png += chunk(b"IDAT", zlib.compress(bytes(raw), 6)) + chunk(b"IEND", b"")
+    return png + chunk(b"IDAT", zlib.compress(bytes(raw), 6)) + chunk(b"IEND", b"")
+
+
+def write_png(path: Path, frame: Frame) -> Path:
+    """Write ``frame`` as an 8-bit RGB PNG (opaque) and return the path."""
+    png = png_bytes(frame.width, frame.height, frame.rgba)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(png)
     return path
