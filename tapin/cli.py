@@ -213,6 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_sync_parsers(commands)
 
+    from tapin.cli_admin import add_parsers as add_admin_parsers
+
+    add_admin_parsers(commands)
+
     from central.cli import add_parser as add_central_parser
 
     add_central_parser(commands)
