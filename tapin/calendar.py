@@ -126,6 +126,28 @@ class Directory:
     def get(self, person_id: str | None) -> Person | None:
         return None if person_id is None else self._people.get(person_id)
 
+    def by_badge(self, badge: str) -> Person | None:
+        """The visible person whose badge the reader typed (case and spaces ignored)."""
+        wanted = "".join(badge.split()).upper()
+        if not wanted:
+            return None
+        return next(
+            (p for p in self._people.values() if p.badge_id and p.badge_id.upper() == wanted),
+            None,
+        )
+
+    def search(self, query: str, limit: int = 6) -> list[Person]:
+        """Visible people whose first or last name starts with what was typed."""
+        words = query.casefold().split()
+        if not words or len(query) > 100:
+            return []
+        found = [
+            p
+            for p in self._people.values()
+            if all(any(part.startswith(w) for part in p.name.casefold().split()) for w in words)
+        ]
+        return sorted(found, key=lambda p: p.name.casefold())[:limit]
+
     def __len__(self) -> int:
         return len(self._people)
 

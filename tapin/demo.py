@@ -68,7 +68,15 @@ def demo_site(seed: int = 7) -> Site:
     """The demo organisation. ``seed`` varies desks' zones only; rooms and people are fixed."""
     rng = random.Random(f"site:{seed}")
     rooms = tuple(
-        Room(id=i, name=n, floor=f, capacity=c, equipment=e, building="HQ")
+        Room(
+            id=i,
+            name=n,
+            floor=f,
+            capacity=c,
+            equipment=e,
+            building="HQ",
+            ask_booker=i == "mane",  # the boardroom asks who is booking
+        )
         for i, n, f, c, e in _ROOMS
     )
     desks = tuple(
@@ -93,6 +101,7 @@ def demo_site(seed: int = 7) -> Site:
             photo=f"{i}.png",
             role=role,
             visibility=Visibility.VISIBLE if visible else Visibility.INVISIBLE,
+            badge_id=f"04A{n:02d}7F3C",
         )
         for n, (i, name, title, dept, role, visible) in enumerate(_PEOPLE)
     )

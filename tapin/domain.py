@@ -82,6 +82,8 @@ class Room:
     """Release a meeting nobody checked in to when the check-in window closes."""
     checkin_before: timedelta = timedelta(minutes=10)
     checkin_after: timedelta = timedelta(minutes=10)
+    ask_booker: bool = False
+    """Book now asks who is booking (badge or name) before it books."""
 
     def __post_init__(self) -> None:
         if self.capacity < 0:
@@ -109,6 +111,8 @@ class Person:
     """A reference (file name or URL path) to the photo, never the bytes."""
     role: Role = Role.STAFF
     visibility: Visibility = Visibility.VISIBLE
+    badge_id: str | None = field(default=None, repr=False)
+    """What the USB badge reader types for this person's badge (memory only)."""
 
     @property
     def visible(self) -> bool:

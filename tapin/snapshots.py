@@ -105,6 +105,7 @@ def parse_rooms(data: Any) -> Site:
                     auto_release=bool(item.get("auto_release", True)),
                     checkin_before=timedelta(minutes=_int(item, "checkin_before_minutes", 10)),
                     checkin_after=timedelta(minutes=_int(item, "checkin_after_minutes", 10)),
+                    ask_booker=item.get("ask_booker") is True,
                 )
             )
         except ValueError as exc:
@@ -142,6 +143,7 @@ def parse_directory(data: Any) -> list[Person]:
                 department=_str(item, "department", optional=True, limit=200) or "",
                 phone=_str(item, "phone", optional=True, limit=64) or "",
                 photo=_str(item, "photo", optional=True, limit=500),
+                badge_id=_str(item, "badge_id", optional=True, limit=64),
                 role=Role(role) if role in Role._value2member_map_ else Role.STAFF,
                 visibility=Visibility.VISIBLE if visibility == "visible" else Visibility.INVISIBLE,
             )

@@ -53,6 +53,7 @@ class StatusScreen(Screen):
         self.ctx: Any = None
         """The :class:`panel.context.PanelContext`, set by the app."""
         self.dialog: ChoiceDialog | None = None
+        self.who: Any = None
         self._hold: Any = None
         self._shown_actions: tuple[tuple[str, ...], float] | None = None
         self.bind(view=self._fill_agenda, unit=self._fill_agenda, portrait=self._fill_agenda)
@@ -88,7 +89,7 @@ class StatusScreen(Screen):
             self._ask(
                 _("Book this room now"),
                 [(_("{m} min").format(m=m), m) for m in choices],
-                lambda m: ctx.run(controller.book_now(m)),
+                self._book,
                 detail=_("Starts now. Never runs into the next meeting."),
             )
         elif name == "extend":
@@ -111,6 +112,21 @@ class StatusScreen(Screen):
             ctx.go("find_room")
         elif name == "report":
             ctx.go("report")
+
+    def _book(self, minutes: int) -> None:
+        ctx = self.ctx
+        room = ctx.runtime.room(ctx.room_id)
+        if not room.ask_booker:
+            ctx.run(ctx.controller.book_now(minutes))
+            return
+        from panel.screens.who import WhoDialog
+
+        self.who = WhoDialog(
+            ctx.runtime.directory,
+            lambda person: ctx.run(ctx.controller.book_now(minutes, booked_by=person.id)),
+            unit=self.unit,
+        )
+        self.who.open()
 
     def _ask(
         self,

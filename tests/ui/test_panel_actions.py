@@ -190,3 +190,63 @@ async def test_holding_the_room_name_opens_the_admin_prompt(screen, panel) -> No
     screen.frames(2)
     touch.touch_up()
     assert gone == ["admin_pin"]
+
+
+@pytest.fixture
+async def boardroom(screen, run_panel, tmp_path: Path):
+    """Måne, the demo boardroom, asks who is booking."""
+    runtime = demo_runtime(demo_config(tmp_path / "state"), clock=FixedClock(NOW))
+    runtime.calendar.replace_room("mane", [])
+    queue = AsyncSealedQueue(tmp_path / "queue.db", KEY.public_key())
+    await queue.open()
+    app = run_panel(runtime, "mane", sink=queue)
+    yield app, queue
+    await queue.close()
+
+
+def ask_who(screen, app):
+    screen.tap_widget(app.status_screen.action_button("book"))
+    tap_choice(screen, app, "30 min")
+    screen.frames(2)
+    who = app.status_screen.who
+    assert who is not None, "the boardroom must ask who is booking"
+    return who
+
+
+async def test_who_is_booking_by_name_search(screen, boardroom, tmp_path) -> None:
+    app, queue = boardroom
+    who = ask_who(screen, app)
+    who.ids.query.text = "björ"
+    screen.frames(2)
+    assert list(who.buttons) == ["Björn Ek"]
+    screen.save(tmp_path / "who.png")
+    screen.tap_widget(who.buttons["Björn Ek"])
+    await settle(app, screen)
+    ((kind, payload, _),) = await sealed(queue)
+    assert kind == "booking.create" and payload["booked_by"] == "p-bjorn"
+    assert "Busy" in texts(app.root)
+
+
+async def test_who_is_booking_by_badge_and_never_an_invisible_person(screen, boardroom) -> None:
+    app, queue = boardroom
+    who = ask_who(screen, app)
+    who.ids.query.text = "04A057F3C"  # Farid's badge: he is invisible
+    who.ids.query.dispatch("on_text_validate")
+    screen.frames(2)
+    assert "not recognised" in who.message and await queue.rows() == []
+    who.ids.query.text = "Farid"
+    screen.frames(2)
+    assert who.buttons == {}
+    who.ids.query.text = "04a00 7f3c"  # Anna's badge as a reader might type it
+    who.ids.query.dispatch("on_text_validate")
+    await settle(app, screen)
+    ((_, payload, _),) = await sealed(queue)
+    assert payload["booked_by"] == "p-anna"
+
+
+async def test_cancelling_who_books_nothing(screen, boardroom) -> None:
+    app, queue = boardroom
+    who = ask_who(screen, app)
+    screen.tap_widget(who.ids.cancel)
+    await settle(app, screen)
+    assert await queue.rows() == [] and "Free" in texts(app.root)
