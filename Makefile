@@ -37,6 +37,7 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.queue
 	$(BIN)/python -m benchmarks.drain
+	$(BIN)/python -m benchmarks.panel
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache demo-panel.png
