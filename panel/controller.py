@@ -200,22 +200,12 @@ class PanelController:
         had_local = self.calendar.local(self.room_id, meeting.id)
         self.calendar.put_local(self.room_id, replace(meeting, checked_in=True, pending=True))
 
-        def undo() -> None:
-            if had_local is None:
-                self.calendar.undo_local(self.room_id, meeting.id)
-            else:
-                self.calendar.put_local(self.room_id, had_local)
-
-        def confirm() -> None:
-            current = self.calendar.local(self.room_id, meeting.id) or meeting
-            self.calendar.put_local(self.room_id, replace(current, checked_in=True, pending=False))
-
         await self._send(
             "meeting.checkin",
             {"meeting_id": meeting.id, "person_id": person_id},
             meeting_id=meeting.id,
-            undo=undo,
-            confirm=confirm,
+            undo=self._restore(meeting.id, had_local),
+            confirm=self._settle_local(meeting.id, ""),
         )
         self.notify(_("Checked in"))
         return meeting
@@ -350,6 +340,7 @@ class PanelController:
             current = self.calendar.local(self.room_id, meeting_id)
             if current is not None:
                 self.calendar.put_local(self.room_id, replace(current, pending=False))
-            self.notify(message)
+            if message:
+                self.notify(message)
 
         return confirm
