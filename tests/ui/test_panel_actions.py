@@ -250,3 +250,31 @@ async def test_cancelling_who_books_nothing(screen, boardroom) -> None:
     screen.tap_widget(who.ids.cancel)
     await settle(app, screen)
     assert await queue.rows() == [] and "Free" in texts(app.root)
+
+
+PX_PER_MM = 800 / 154.0  # the official Pi 7" screen: 800 px over 154 mm
+
+
+async def test_every_touch_target_is_at_least_9_mm(screen, panel) -> None:
+    from kivy.uix.button import ButtonBehavior
+
+    start, *_ = panel
+    app, _ = start()
+    small: list[str] = []
+    seen: list[str] = []
+    for name in app.manager.screen_names:
+        app.go(name)
+        screen.frames(3)
+
+        def walk(widget, where: str = name) -> None:
+            if isinstance(widget, ButtonBehavior) and widget.opacity > 0 and widget.height > 0:
+                seen.append(where)
+                if min(widget.width, widget.height) < 9 * PX_PER_MM:
+                    small.append(f"{where}: {getattr(widget, 'text', '?')!r} {widget.size}")
+            for child in widget.children:
+                walk(child)
+
+        walk(app.manager.current_screen)
+    app.go("status")
+    assert small == []
+    assert {"status", "find_room", "report", "admin_pin"} <= set(seen) and len(seen) > 20
