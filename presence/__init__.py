@@ -1,1 +1,1 @@
-"""presence."""
+"""Presence: BLE scanning (bleak), beacon parsing, MAC pseudonymisation, occupancy."""
