@@ -4,7 +4,8 @@ Used by the panel's "find a free room" screen (and meant for the kiosk's room fi
 It reads only the site's rooms and today's busy intervals (central's ``availability``
 snapshot, or the demo's): no subjects, no people. Times are UTC instants; "today" is
 the site's day (:func:`tapin.calendar.day_bounds`), so midnight and DST need no special
-cases. No Kivy here: the screen shows the strings as they are.
+cases. No Kivy here: the screen shows the strings as they are, already in the language
+of the moment (:mod:`tapin.i18n`; translated each time a view is built, never at import).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo
 from tapin import timefmt
 from tapin.calendar import day_bounds, site_day
 from tapin.domain import Room, Site
+from tapin.i18n import _, ngettext
 
 __all__ = [
     "MAX_ROWS",
@@ -38,6 +40,7 @@ SHORT = timedelta(hours=1)
 """Under this, a row says "Free for 45 min" rather than "Free until 10:45"."""
 MAX_ROWS = 5
 UNKNOWN = "Free rooms are not known right now (no connection)"
+"""English source of the message; the view carries its translation."""
 NONE_FREE = "No other room is free right now"
 
 
@@ -136,22 +139,22 @@ class FreeRoomsView:
 def _row(free: FreeRoom, here: Room, zone: ZoneInfo, h24: bool) -> FreeRoomRow:
     room = free.room
     if free.free_until is None or free.free_for is None:
-        text, detail = "Free for the rest of the day", ""
+        text, detail = _("Free for the rest of the day"), ""
     elif free.free_for < SHORT:
-        text = f"Free for {timefmt.duration(free.free_for)}"
-        detail = f"until {timefmt.clock(free.free_until, zone, h24=h24)}"
+        text = _("Free for {duration}").format(duration=timefmt.duration(free.free_for))
+        detail = _("until {time}").format(time=timefmt.clock(free.free_until, zone, h24=h24))
     else:
-        text = f"Free until {timefmt.clock(free.free_until, zone, h24=h24)}"
-        detail = f"for {timefmt.duration(free.free_for)}"
+        text = _("Free until {time}").format(time=timefmt.clock(free.free_until, zone, h24=h24))
+        detail = _("for {duration}").format(duration=timefmt.duration(free.free_for))
     seats = ""
     if room.capacity > 0:
-        seats = f"{room.capacity} seat{'s' if room.capacity != 1 else ''}"
+        seats = ngettext("{n} seat", "{n} seats", room.capacity).format(n=room.capacity)
     return FreeRoomRow(
         room_id=room.id,
         name=room.name,
-        floor=f"Floor {room.floor}",
+        floor=_("Floor {n}").format(n=room.floor),
         seats=seats,
-        equipment=", ".join(room.equipment),
+        equipment=", ".join(_(item) for item in room.equipment),
         free=text,
         detail=detail,
         same_floor=room.floor == here.floor,
@@ -174,10 +177,11 @@ def free_rooms_view(
     """
     others = [room for room in site.rooms if room.id != here.id]
     if availability is None or not any(room.id in availability for room in others):
-        return FreeRoomsView(rows=(), more="", message=UNKNOWN)
+        return FreeRoomsView(rows=(), more="", message=_(UNKNOWN))
     found = free_rooms(site, availability, here, now)
     if not found:
-        return FreeRoomsView(rows=(), more="", message=NONE_FREE)
+        return FreeRoomsView(rows=(), more="", message=_(NONE_FREE))
     rows = tuple(_row(f, here, site.timezone, h24) for f in found[:limit])
     hidden = len(found) - len(rows)
-    return FreeRoomsView(rows=rows, more=f"+{hidden} more" if hidden > 0 else "", message="")
+    more = _("+{n} more").format(n=hidden) if hidden > 0 else ""
+    return FreeRoomsView(rows=rows, more=more, message="")

@@ -36,6 +36,7 @@ from kivy.uix.screenmanager import Screen
 
 import tapin
 from panel.context import PanelContext
+from tapin.i18n import _
 from tapin.timefmt import clock as format_clock
 
 __all__ = [
@@ -134,11 +135,13 @@ def network_info() -> NetworkInfo:
 
 
 Rows = list[tuple[str, str]]
+_OCCUPANCY_WORDS = {"occupied": "Occupied", "vacant": "Vacant", "unknown": "Unknown"}
+"""English sources for the presence state, translated when the rows are built."""
 
 
 def _when(text: Any, ctx: PanelContext) -> str:
     if not text:
-        return "never"
+        return _("never")
     try:
         moment = datetime.fromisoformat(str(text))
     except ValueError:
@@ -166,44 +169,47 @@ def admin_sections(
     runtime, status = ctx.runtime, ctx.runtime.sync_status
     demo = runtime.demo_seed is not None
     device_id = getattr(status, "device_id", None) or (
-        "demo (not enrolled)" if demo else "not enrolled"
+        _("demo (not enrolled)") if demo else _("not enrolled")
     )
     site = runtime.site
     room = runtime.room(ctx.room_id)
     device: Rows = [
-        ("Device id", str(device_id)),
-        ("Site", f"{site.name} ({site.id})" if site.id else "not known yet"),
-        ("Room", f"{room.name} ({room.id})" if room.name != room.id else room.id),
-        ("Software", f"Tapin {tapin.__version__} · Python {platform.python_version()}"),
+        (_("Device id"), str(device_id)),
+        (_("Site"), f"{site.name} ({site.id})" if site.id else _("not known yet")),
+        (_("Room"), f"{room.name} ({room.id})" if room.name != room.id else room.id),
+        (_("Software"), f"Tapin {tapin.__version__} · Python {platform.python_version()}"),
     ]
     if network is None:
-        net: Rows = [("Host name", "…"), ("Addresses", "…")]
+        net: Rows = [(_("Host name"), "…"), (_("Addresses"), "…")]
     else:
         net = [
-            ("Host name", network.hostname),
-            ("Addresses", ", ".join(network.addresses) or "no network address"),
+            (_("Host name"), network.hostname),
+            (_("Addresses"), ", ".join(network.addresses) or _("no network address")),
         ]
     reading = ctx.controller.occupancy.reading(ctx.room_id)
     presence: Rows = [
-        ("State", str(reading.state.value).capitalize()),
-        ("People", reading.count_band or "—"),
-        ("Confidence", f"{round(reading.confidence * 100)} %"),
+        (
+            _("State"),
+            _(_OCCUPANCY_WORDS.get(reading.state.value, reading.state.value.capitalize())),
+        ),
+        (_("People"), reading.count_band or "—"),
+        (_("Confidence"), f"{round(reading.confidence * 100)} %"),
     ]
     if status is None:
-        reach = "demo: no central" if demo else "not syncing"
+        reach = _("demo: no central") if demo else _("not syncing")
     elif status.reachable is None:
-        reach = "not contacted yet"
+        reach = _("not contacted yet")
     else:
-        reach = "reachable" if status.reachable else "UNREACHABLE"
+        reach = _("reachable") if status.reachable else _("UNREACHABLE")
     error = getattr(status, "last_error", None)
     central: Rows = [
-        ("URL", runtime.config.central_url or "not configured"),
-        ("Status", reach),
-        ("Last sync", _when(getattr(status, "last_sync", None), ctx)),
-        ("Last error", str(error)[:MAX_ERROR_CHARS] if error else "none"),
+        ("URL", runtime.config.central_url or _("not configured")),
+        (_("Connection"), reach),
+        (_("Last sync"), _when(getattr(status, "last_sync", None), ctx)),
+        (_("Last error"), str(error)[:MAX_ERROR_CHARS] if error else _("none")),
     ]
-    left = [("Device", device), ("Network", net), ("Presence", presence)]
-    right = [("Central", central)]
+    left = [(_("Device"), device), (_("Network"), net), (_("Presence"), presence)]
+    right = [(_("Central server"), central)]
     return left, right
 
 
@@ -307,17 +313,19 @@ class AdminScreen(Screen):
         if not callable(action) or self.syncing:
             return
         self.syncing, self.sync_error = True, False
-        self.sync_result = "Syncing…"
+        self.sync_result = _("Syncing…")
         self.ctx.run(self._sync(action))
 
     async def _sync(self, action: SyncNow) -> None:
         try:
             answer = await asyncio.wait_for(action(), SYNC_TIMEOUT)
         except TimeoutError:
-            self.sync_result, self.sync_error = "Sync timed out after 30 s", True
+            timeout = _("Sync timed out after {seconds} s").format(seconds=round(SYNC_TIMEOUT))
+            self.sync_result, self.sync_error = timeout, True
             log.warning("admin 'sync now' timed out")
         except Exception as exc:
-            self.sync_result, self.sync_error = f"Sync failed: {type(exc).__name__}", True
+            failed = _("Sync failed: {error}").format(error=type(exc).__name__)
+            self.sync_result, self.sync_error = failed, True
             log.warning("admin 'sync now' failed: %s", type(exc).__name__)
         else:
             self.sync_result, self.sync_error = self._describe(answer)
@@ -340,5 +348,5 @@ class AdminScreen(Screen):
             self.ctx.clock(), self.ctx.runtime.site.timezone, h24=self.ctx.runtime.h24
         )
         if reachable is False:
-            return f"{at}: central did not answer; {waiting} waiting", True
-        return f"{at}: synced; {waiting} waiting", False
+            return _("{time}: central did not answer; {n} waiting").format(time=at, n=waiting), True
+        return _("{time}: synced; {n} waiting").format(time=at, n=waiting), False

@@ -22,6 +22,7 @@ from kivy.uix.widget import Widget
 
 from panel.context import PanelContext
 from tapin.adminpin import MAX_DIGITS, MIN_DIGITS, PinGuard, PinLocked, describe_wait
+from tapin.i18n import _, ngettext
 
 __all__ = ["AdminPinScreen", "PinDots"]
 
@@ -32,17 +33,20 @@ Builder.load_file(str(Path(__file__).with_suffix(".kv")))
 IDLE_SECONDS = 60.0
 """Back to the status screen when nobody touches the prompt for this long."""
 
+# English sources, shown as ``_(PROMPT)`` etc. in the language of the moment
 PROMPT = "Enter the admin PIN"
 NOT_SET_UP = "Admin is not set up on this panel"
 NOT_SET_UP_DETAIL = "A technician must set [admin] pin_hash first"
 
 
 def wrong_message(tries_left: int) -> str:
-    return f"Wrong PIN ({tries_left} {'try' if tries_left == 1 else 'tries'} left)"
+    return ngettext("Wrong PIN ({n} try left)", "Wrong PIN ({n} tries left)", tries_left).format(
+        n=tries_left
+    )
 
 
 def locked_message(guard: PinGuard) -> str:
-    return f"Locked for {describe_wait(guard.remaining())}"
+    return _("Locked for {wait}").format(wait=describe_wait(guard.remaining()))
 
 
 class PinDots(Widget):
@@ -134,14 +138,15 @@ class AdminPinScreen(Screen):
     def _show_state(self, *, keep: bool = False) -> None:
         """Prompt, lock countdown or "not set up". ``keep`` leaves a wrong-PIN message."""
         if self.guard is None:
-            self.message, self.detail = NOT_SET_UP, NOT_SET_UP_DETAIL
+            self.message, self.detail = _(NOT_SET_UP), _(NOT_SET_UP_DETAIL)
             self.error, self.keypad_on = False, False
         elif self.guard.locked:
-            self.message, self.detail = locked_message(self.guard), "Too many wrong tries"
+            self.message, self.detail = locked_message(self.guard), _("Too many wrong tries")
             self.error, self.keypad_on = True, False
             self._clear()
         elif not keep or not self.keypad_on:
-            self.message, self.detail = PROMPT, f"{MIN_DIGITS} to {MAX_DIGITS} digits"
+            self.message = _(PROMPT)
+            self.detail = _("{low} to {high} digits").format(low=MIN_DIGITS, high=MAX_DIGITS)
             self.error, self.keypad_on = False, True
 
     # keys ----------------------------------------------------------------------------
@@ -168,7 +173,8 @@ class AdminPinScreen(Screen):
         if self.guard is None or not self.keypad_on or self.checking:
             return
         if len(self._entry) < MIN_DIGITS:
-            self.message, self.error = f"Enter {MIN_DIGITS} to {MAX_DIGITS} digits", True
+            self.message = _("Enter {low} to {high} digits").format(low=MIN_DIGITS, high=MAX_DIGITS)
+            self.error = True
             return
         pin, self._entry = self._entry, ""
         self.checking = True
@@ -184,14 +190,14 @@ class AdminPinScreen(Screen):
             self._clear()
         if right:
             self.error = False
-            self.message = PROMPT
+            self.message = _(PROMPT)
             self.ctx.go("admin")
             return
         self._shake()
         if guard.locked:
             self._show_state()
         else:
-            self.message, self.detail = wrong_message(guard.tries_left), "Try again"
+            self.message, self.detail = wrong_message(guard.tries_left), _("Try again")
             self.error = True
 
     def _shake(self) -> None:

@@ -38,6 +38,7 @@ from panel.context import PanelContext
 from panel.controller import MAX_PHOTO, ActionError
 from tapin.domain import IssueCategory
 from tapin.hardware.camera import CameraError
+from tapin.i18n import _
 
 __all__ = [
     "CATEGORY_WORDS",
@@ -53,7 +54,7 @@ log = logging.getLogger(__name__)
 Builder.load_file(str(Path(__file__).with_suffix(".kv")))
 
 MAX_CHARS = 200
-CATEGORY_WORDS = {
+CATEGORY_WORDS = {  # English sources: the buttons show ``_(word)``, in the language of the day
     IssueCategory.DISPLAY: "Display",
     IssueCategory.VIDEO: "Video",
     IssueCategory.AUDIO: "Audio",
@@ -150,7 +151,7 @@ class ReportScreen(Screen):
         self.buttons: list[CategoryButton] = []
         for category, word in CATEGORY_WORDS.items():
             button = CategoryButton(
-                text=word, category=category.value, group=group, allow_no_selection=False
+                text=_(word), category=category.value, group=group, allow_no_selection=False
             )
             button.bind(state=self._on_category_state)
             self.bind(unit=button.setter("unit"))
@@ -171,6 +172,7 @@ class ReportScreen(Screen):
         self._form += 1
         for button in self.buttons:
             button.state = "normal"
+            button.text = _(CATEGORY_WORDS[IssueCategory(button.category)])
         self.category = ""
         self.ids.description.text = ""
         self.ids.description.focus = False
@@ -230,7 +232,7 @@ class ReportScreen(Screen):
             return
         except Exception:
             log.exception("could not send an issue report")
-            self._failed(form, "Could not send the report; please try again")
+            self._failed(form, _("Could not send the report; please try again"))
             return
         if form == self._form:
             self.ctx.back()
@@ -254,10 +256,10 @@ class ReportScreen(Screen):
             problem = _photo_problem(photo)
         except CameraError as exc:
             log.warning("no photo for an issue report: %s", exc)
-            photo, problem = None, f"No photo: {exc.problem}"
+            photo, problem = None, _("No photo: {problem}").format(problem=exc.problem)
         except Exception:
             log.exception("the camera failed")
-            photo, problem = None, "No photo: the camera did not work"
+            photo, problem = None, _("No photo: the camera did not work")
         if form != self._form:
             return  # the form was cleared (or left) meanwhile: drop the photo
         self.taking_photo = False
@@ -271,7 +273,7 @@ class ReportScreen(Screen):
 def _photo_problem(photo: object) -> str:
     """Why a camera's answer cannot go into a report; empty when it can."""
     if not isinstance(photo, bytes) or not photo:
-        return "No photo: the camera gave nothing"
+        return _("No photo: the camera gave nothing")
     if len(photo) > MAX_PHOTO:
-        return "No photo: it is too large to send"
+        return _("No photo: it is too large to send")
     return ""

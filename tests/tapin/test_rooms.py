@@ -208,3 +208,40 @@ def test_view_never_guesses_without_availability() -> None:
     busy = {"r": ((at(*DAY, 8), at(*DAY, 18)),)}
     view = free_rooms_view(s, busy, HERE, at(*DAY, 9))
     assert view.rows == () and view.message == NONE_FREE
+
+
+@pytest.fixture
+def swedish():
+    from tapin import i18n
+
+    i18n.use("sv_SE")
+    yield
+    i18n.use("en_GB")
+
+
+def test_view_texts_in_swedish(swedish) -> None:
+    s = site(
+        room("later", capacity=8, equipment=("display", "audio")),
+        room("soon", floor=2, capacity=1),
+        room("allday", floor=2, capacity=0),
+    )
+    availability = {
+        "later": ((at(*DAY, 14), at(*DAY, 15)),),
+        "soon": ((at(*DAY, 9, 45), at(*DAY, 10)),),
+        "allday": (),
+    }
+    later, allday, soon = free_rooms_view(s, availability, HERE, at(*DAY, 9)).rows
+    assert (later.floor, later.seats, later.equipment) == ("Våning 3", "8 platser", "skärm, ljud")
+    assert (later.free, later.detail) == ("Ledigt till 14:00", "i 5 tim")
+    assert (soon.free, soon.detail, soon.seats) == ("Ledigt i 45 min", "till 09:45", "1 plats")
+    assert allday.free == "Ledigt resten av dagen"
+    rooms = [room(f"r{i}") for i in range(8)]
+    view = free_rooms_view(site(*rooms), {r.id: () for r in rooms}, HERE, at(*DAY, 9))
+    assert view.more == "+3 till"
+    assert free_rooms_view(s, None, HERE, at(*DAY, 9)).message == (
+        "Det går inte att se lediga rum just nu (ingen anslutning)"
+    )
+    none_free = free_rooms_view(
+        site(room("r")), {"r": ((at(*DAY, 8), at(*DAY, 18)),)}, HERE, at(*DAY, 9)
+    )
+    assert none_free.message == "Inget annat rum är ledigt just nu"

@@ -374,3 +374,64 @@ def test_ip_brief_parsing() -> None:
     )
     assert parse_ip_brief(out) == ("eth0 192.168.1.20", "eth0 2001:db8::5")
     assert parse_ip_brief("") == ()
+
+
+@pytest.fixture
+def swedish() -> Iterator[None]:
+    from tapin import i18n
+
+    i18n.use("sv_SE")
+    yield
+    i18n.use("en_GB")
+
+
+def test_swedish(swedish, screen, panel, tmp_path) -> None:
+    p = panel()
+    pin_screen = p.show("admin_pin")
+    screen.frames(3)
+    shown = texts(pin_screen)
+    assert "Enhetsadministration" in shown and "Endast för tekniker" in shown
+    assert "Ange admin-PIN" in shown and "4 till 8 siffror" in shown
+    assert set(buttons(pin_screen)) == {*"0123456789", "Radera", "OK", "Avbryt"}
+    type_pin(screen, pin_screen, "1111")
+    assert pin_screen.message == "Fel PIN (4 försök kvar)" and pin_screen.detail == "Försök igen"
+    screen.frames(2)
+    save_png(screen, tmp_path, "admin-pin-sv-wrong.png")
+    for _ in range(MAX_FAILURES - 1):
+        type_pin(screen, pin_screen, "1111")
+    assert (
+        pin_screen.message == "Låst i 5 min" and pin_screen.detail == "För många felaktiga försök"
+    )
+    screen.frames(2)
+    save_png(screen, tmp_path, "admin-pin-sv-locked.png")
+
+    p.ctx.runtime.sync_status = SyncStatus(
+        device_id="dev-7f3a91",
+        reachable=False,
+        last_sync=(MONDAY_0920 - timedelta(minutes=4)).isoformat(),
+        last_error="ConnectError: connection refused",
+        pending=3,
+        inflight=1,
+        rejected=2,
+        quarantined=0,
+    )
+    admin = p.show("admin")
+    deadline = time.monotonic() + 3
+    while admin.network is None and time.monotonic() < deadline:
+        screen.frames(1)
+    screen.frames(3)
+    shown = texts(admin)
+    for word in ("Enhetsadministration", "Inga personuppgifter visas här", "ENHET", "NÄTVERK"):
+        assert word in shown, word
+    for word in ("NÄRVARO", "CENTRALSERVER", "KÖ", "väntar", "skickas", "i karantän"):
+        assert word in shown, word
+    for word in ("Enhets-id", "Värdnamn", "Anslutning", "NÅS INTE", "Senaste synk", "Stäng"):
+        assert word in shown, word
+    assert "Synk är inte tillgänglig här (demoläge eller ej registrerad)" in shown
+    save_png(screen, tmp_path, "admin-sv.png")
+
+    q = panel(with_pin=False)
+    pin_screen = q.show("admin_pin")
+    screen.frames(3)
+    assert "Admin är inte konfigurerat här" in texts(pin_screen)
+    save_png(screen, tmp_path, "admin-pin-sv-not-set-up.png")

@@ -274,3 +274,47 @@ def test_the_list_follows_the_clock_only_while_shown(panel: Panel) -> None:
     panel.manager.current = "status"
     panel.screen.frames(2)
     assert find_room._ticker is None
+
+
+@pytest.fixture
+def swedish() -> Iterator[None]:
+    from tapin import i18n
+
+    i18n.use("sv_SE")
+    yield
+    i18n.use("en_GB")
+
+
+def keep_shot(png: Path) -> None:
+    """Also into $TAPIN_UI_SHOTS when set, for people to look at."""
+    import os
+    import shutil
+
+    shots = os.environ.get("TAPIN_UI_SHOTS")
+    if shots:
+        Path(shots).mkdir(parents=True, exist_ok=True)
+        shutil.copy(png, Path(shots) / png.name)
+
+
+def test_swedish(swedish: None, panel: Panel, tmp_path: Path) -> None:
+    panel.runtime.availability = {
+        "aurora": ((local(9), local(10)),),
+        "fjall": ((local(8), local(9)), (local(11), local(12))),
+        "hav": (),
+        "mane": ((local(9, 50), local(11)),),
+    }
+    find_room = show_find_room(panel)
+    shown = texts(find_room)
+    assert "Tillbaka" in shown and "Lediga rum nu" in shown
+    assert "Ledigt resten av dagen" in shown and "Ledigt till 11:00" in shown
+    assert "Ledigt i 30 min" in shown and "till 09:50" in shown and "i 1 tim 40 min" in shown
+    assert any(text.startswith("Våning 3  ·  ") and "platser" in text for text in shown)
+    assert not any("Free" in text or "Floor" in text for text in shown)
+    keep_shot(panel.screen.save(tmp_path / "find_room_sv.png"))
+    panel.runtime.availability = None
+    find_room.refresh()
+    panel.screen.frames(2)
+    assert find_room.ids.message.text == (
+        "Det går inte att se lediga rum just nu (ingen anslutning)"
+    )
+    keep_shot(panel.screen.save(tmp_path / "find_room_sv_unknown.png"))

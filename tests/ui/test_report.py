@@ -23,6 +23,15 @@ def panel(screen: Any, tmp_path: Path) -> Iterator[Panel]:
     harness.close()
 
 
+@pytest.fixture
+def swedish() -> Iterator[None]:
+    from tapin import i18n
+
+    i18n.use("sv_SE")
+    yield
+    i18n.use("en_GB")
+
+
 def show_report(panel: Panel) -> Any:
     from panel.screens.report import ReportScreen
 
@@ -313,3 +322,32 @@ def test_portrait_layout_fits(panel: Panel, tmp_path: Path) -> None:
     assert report.ids.send.y >= 0 and report.ids.title.top <= 800
     assert report.ids.send.right <= 480
     panel.render(tmp_path / "report_portrait.png")
+
+
+def test_swedish(swedish: None, panel: Panel, tmp_path: Path) -> None:
+    from tests.ui.test_find_room import keep_shot, texts
+
+    panel.ctx.extras["camera"] = SimulatedCamera()
+    report = show_report(panel)
+    assert [b.text for b in report.buttons] == [
+        "Skärm",
+        "Video",
+        "Ljud",
+        "Klimat",
+        "Möbler",
+        "Städning",
+        "Övrigt",
+    ]
+    shown = texts(report)
+    assert "Anmäl ett fel i Aurora" in shown and "Vad är fel?" in shown
+    assert "Avbryt" in shown and "Skicka" in shown and "Lägg till bild" in shown
+    assert "Välj vad som är fel för att skicka" in shown
+    assert report.ids.description.hint_text == "Till exempel: skärmen är svart"
+    keep_shot(panel.screen.save(tmp_path / "report_sv_empty.png"))
+    panel.screen.tap_widget(button(report, "Städning"))
+    assert report.category == "cleaning"
+    panel.screen.tap_widget(report.ids.photo_button)
+    panel.settle()
+    assert report.ids.message.text == "Bild tillagd"
+    assert report.ids.photo_button.text == "Ta om bilden"
+    keep_shot(panel.screen.save(tmp_path / "report_sv_photo.png"))
