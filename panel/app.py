@@ -190,12 +190,18 @@ class PanelApp(App):
         task.add_done_callback(self.tasks.discard)
 
     def _release_check(self, *args: Any) -> None:
-        self.run_action(self.controller.release_no_shows())
+        async def check() -> None:
+            await self.controller.presence_tick()
+            await self.controller.release_no_shows()
+
+        self.run_action(check())
 
     def actions(self) -> tuple[str, ...]:
         c = self.controller
         current = c.current()
         names: list[str] = []
+        if c.release_offer is not None:
+            names.append("keep")
         if c.checkin_candidate() is not None:
             names.append("checkin")
         if current is None and c.book_now_choices():

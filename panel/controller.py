@@ -93,6 +93,9 @@ class PanelController:
         self._listeners: list[Callable[[], None]] = []
         self._pending: dict[str, _Pending] = {}
         self._released: set[str] = set()
+        self._kept: dict[str, datetime] = {}
+        self.release_offer: str | None = None
+        """The meeting whose empty room is offered for release ("Keep the room?")."""
 
     # observation ---------------------------------------------------------------------
 
@@ -274,6 +277,47 @@ class PanelController:
         if released:
             self.notify(_("Nobody checked in: the room was released"))
         return released
+
+    async def presence_tick(self) -> None:
+        """Let presence act: check in a meeting whose people are in the room (where the
+        room allows), offer a checked-in meeting's empty room for release, then release
+        it if nobody keeps it."""
+        now, room = self.clock(), self._room()
+        reading = self.occupancy.reading(self.room_id)
+        candidate = self.checkin_candidate()
+        if candidate is not None and rules.presence_checks_in(candidate, room, now, reading):
+            await self.check_in()
+            log.info("meeting %s checked in by presence", candidate.id)
+        current = self.current()
+        if current is None:
+            self.release_offer = None
+            return
+        decision = rules.empty_room_decision(
+            current, room, now, reading, kept_at=self._kept.get(current.id)
+        )
+        if decision == "offer" and self.release_offer != current.id:
+            self.release_offer = current.id
+            self.notify(_("The room seems empty. Still using it? Tap Keep the room"))
+        elif decision == "release" and current.id not in self._released:
+            self._released.add(current.id)
+            self.release_offer = None
+            previous = self.calendar.local(self.room_id, current.id)
+            self.calendar.hide_local(self.room_id, current.id)
+            await self._send(
+                "meeting.release",
+                {"meeting_id": current.id, "reason": "empty"},
+                meeting_id=current.id,
+                undo=self._restore(current.id, previous),
+                confirm=lambda: None,
+            )
+            self.notify(_("The room was empty: it has been released"))
+
+    def keep(self) -> None:
+        """Someone tapped "Keep the room": the emptiness clock starts again."""
+        if self.release_offer is not None:
+            self._kept[self.release_offer] = self.clock()
+            self.release_offer = None
+            self.notify(_("Kept"))
 
     async def report_issue(
         self, category: IssueCategory | str, text: str = "", photo: bytes | None = None

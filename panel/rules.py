@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tapin.domain import Meeting, Room
-from tapin.occupancy import Occupancy
+from tapin.occupancy import Occupancy, OccupancyReading
 
 __all__ = [
     "BOOK_NOW_CHOICES",
@@ -27,8 +27,10 @@ __all__ = [
     "book_now_choices",
     "can_check_in",
     "checkin_window",
+    "empty_room_decision",
     "end_early_at",
     "extend_choices",
+    "presence_checks_in",
     "release_decision",
 ]
 
@@ -152,3 +154,43 @@ def end_early_at(meeting: Meeting, now: datetime) -> datetime | None:
     if not meeting.covers(now):
         return None
     return max(meeting.start, now.replace(second=0, microsecond=0))
+
+
+def presence_checks_in(
+    meeting: Meeting, room: Room, now: datetime, reading: OccupancyReading
+) -> bool:
+    """People sensed in the room during the check-in window check the meeting in, where
+    the room's policy allows it."""
+    return (
+        room.presence_checkin
+        and reading.state is Occupancy.OCCUPIED
+        and can_check_in(meeting, room, now)
+    )
+
+
+def empty_room_decision(
+    meeting: Meeting,
+    room: Room,
+    now: datetime,
+    reading: OccupancyReading,
+    *,
+    kept_at: datetime | None = None,
+) -> str | None:
+    """For a checked-in meeting in progress: ``"offer"`` release when the room has been
+    empty for ``room.empty_offer``, ``"release"`` after ``room.empty_release``, else
+    ``None``. Emptiness counts from the later of the sensor's ``since`` and the last time
+    someone tapped "Keep the room" (``kept_at``)."""
+    now = _utc(now)
+    if not meeting.checked_in or not meeting.covers(now) or meeting.pending:
+        return None
+    if reading.state is not Occupancy.VACANT or reading.since is None:
+        return None
+    empty_since = _utc(reading.since)
+    if kept_at is not None:
+        empty_since = max(empty_since, _utc(kept_at))
+    empty_for = now - empty_since
+    if empty_for >= room.empty_release:
+        return "release"
+    if empty_for >= room.empty_offer:
+        return "offer"
+    return None

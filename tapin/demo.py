@@ -76,6 +76,7 @@ def demo_site(seed: int = 7) -> Site:
             equipment=e,
             building="HQ",
             ask_booker=i == "mane",  # the boardroom asks who is booking
+            presence_checkin=i == "aurora",  # Aurora has a presence sensor
         )
         for i, n, f, c, e in _ROOMS
     )

@@ -84,6 +84,12 @@ class Room:
     checkin_after: timedelta = timedelta(minutes=10)
     ask_booker: bool = False
     """Book now asks who is booking (badge or name) before it books."""
+    presence_checkin: bool = False
+    """Presence sensed in the check-in window checks the meeting in by itself."""
+    empty_offer: timedelta = timedelta(minutes=10)
+    """A checked-in meeting in a room empty this long is offered for release…"""
+    empty_release: timedelta = timedelta(minutes=20)
+    """…and released when the room has stayed empty this long (nobody tapped Keep)."""
 
     def __post_init__(self) -> None:
         if self.capacity < 0:

@@ -106,6 +106,7 @@ def parse_rooms(data: Any) -> Site:
                     checkin_before=timedelta(minutes=_int(item, "checkin_before_minutes", 10)),
                     checkin_after=timedelta(minutes=_int(item, "checkin_after_minutes", 10)),
                     ask_booker=item.get("ask_booker") is True,
+                    presence_checkin=item.get("presence_checkin") is True,
                 )
             )
         except ValueError as exc:

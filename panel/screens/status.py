@@ -24,6 +24,7 @@ Builder.load_file(str(Path(__file__).with_suffix(".kv")))
 ADMIN_HOLD_SECONDS = 3.0
 """The hidden gesture: hold the room name this long to get the admin PIN prompt."""
 ACTION_LABELS = {
+    "keep": "Keep the room",
     "checkin": "Check in",
     "book": "Book now",
     "extend": "Extend",
@@ -108,6 +109,8 @@ class StatusScreen(Screen):
             )
         elif name == "checkin":
             ctx.run(controller.check_in())
+        elif name == "keep":
+            controller.keep()
         elif name == "find":
             ctx.go("find_room")
         elif name == "report":

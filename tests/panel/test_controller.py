@@ -188,3 +188,56 @@ async def test_report_issue_is_sealed_with_text_and_photo(setup) -> None:
     assert kind == "issue.report" and payload["category"] == "display"
     assert payload["text"] == "HDMI 2 dead" and payload["photo"]
     assert "HDMI" not in str(await queue.rows())
+
+
+async def test_presence_checks_in_where_the_room_allows(setup) -> None:
+    controller, queue, clock, occupancy = setup
+    clock.now = t(9, 55)
+    occupancy.set("aurora", OccupancyReading(Occupancy.OCCUPIED, "1-2", 0.9))
+    await controller.presence_tick()
+    assert not controller.meetings()[0].checked_in  # ROOM has presence_checkin off
+    from dataclasses import replace
+
+    controller._room = lambda: replace(ROOM, presence_checkin=True)
+    await controller.presence_tick()
+    assert controller.meetings()[0].checked_in
+    ((kind, payload),) = await opened(queue)
+    assert (kind, payload["meeting_id"]) == ("meeting.checkin", "m-10")
+
+
+async def test_an_empty_checked_in_room_is_offered_then_released(setup) -> None:
+    controller, queue, clock, occupancy = setup
+    clock.now = t(9, 55)
+    await controller.check_in()
+    controller.on_results([{"id": (await queue.rows())[0].id, "outcome": "applied"}])
+    occupancy.set("aurora", OccupancyReading(Occupancy.VACANT, "0", 0.9, since=t(10, 0)))
+    clock.now = t(10, 9)
+    await controller.presence_tick()
+    assert controller.release_offer is None  # 9 minutes empty: nothing yet
+    clock.now = t(10, 10)
+    await controller.presence_tick()
+    assert controller.release_offer == "m-10"
+    assert "seems empty" in controller.notices[-1].text
+    controller.keep()  # someone is still there
+    clock.now = t(10, 19)
+    await controller.presence_tick()
+    assert controller.release_offer is None and controller.current() is not None
+    clock.now = t(10, 20)
+    await controller.presence_tick()
+    assert controller.release_offer == "m-10"  # offered again 10 minutes after Keep
+    clock.now = t(10, 30)
+    await controller.presence_tick()
+    assert controller.current() is None
+    kinds = [(k, p.get("reason")) for k, p in await opened(queue)]
+    assert kinds[-1] == ("meeting.release", "empty")
+
+
+async def test_people_in_the_room_keep_a_meeting(setup) -> None:
+    controller, queue, clock, occupancy = setup
+    clock.now = t(9, 55)
+    await controller.check_in()
+    controller.on_results([{"id": (await queue.rows())[0].id, "outcome": "applied"}])
+    occupancy.set("aurora", OccupancyReading(Occupancy.OCCUPIED, "3-5", 0.9, since=t(10)))
+    clock.now = t(10, 50)
+    await controller.presence_tick()
+    assert controller.release_offer is None and controller.current() is not None

@@ -278,3 +278,21 @@ async def test_every_touch_target_is_at_least_9_mm(screen, panel) -> None:
     app.go("status")
     assert small == []
     assert {"status", "find_room", "report", "admin_pin"} <= set(seen) and len(seen) > 20
+
+
+async def test_keep_the_room_button_when_the_room_seems_empty(screen, panel) -> None:
+    from tapin.occupancy import Occupancy, OccupancyReading
+
+    start, *_ = panel
+    app, _ = start(meeting("m", NOW - timedelta(minutes=30), 60, checked_in=True))
+    app.controller.occupancy.set(
+        "aurora", OccupancyReading(Occupancy.VACANT, "0", 0.9, since=NOW - timedelta(minutes=12))
+    )
+    await app.controller.presence_tick()
+    await settle(app, screen)
+    keep = app.status_screen.action_button("keep")
+    assert keep is not None and "seems empty" in " ".join(texts(app.root))
+    screen.tap_widget(keep)
+    await settle(app, screen)
+    assert app.status_screen.action_button("keep") is None
+    assert "Busy" in texts(app.root)
