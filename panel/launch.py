@@ -99,9 +99,24 @@ async def _main(app: Any, runtime: Runtime, *, sync: bool) -> None:
         app.controller.sink = demo_queue
         central = DemoCentral(demo_queue, key, runtime.calendar, app.controller.on_results)
         demo_task = asyncio.ensure_future(_every(DEMO_LATENCY, central.drain_once))
+    presence = None
+    if runtime.config.presence_scan:
+        from tapin.sensing import PresenceService
+
+        presence = PresenceService(
+            runtime.config.presence,
+            device.queue if device is not None else None,
+            adapter=runtime.config.presence_adapter,
+        )
+        app.controller.occupancy = presence
+        if device is not None:
+            device.presence = presence
+        await presence.start()
     try:
         await app.async_run(async_lib="asyncio")
     finally:
+        if presence is not None:
+            await presence.stop()
         if demo_task is not None:
             demo_task.cancel()
         if demo_queue is not None:

@@ -83,6 +83,8 @@ class DeviceSync:
     agent: SyncAgent
     runtime: Runtime
     scheduler: AsyncIOScheduler | None = None
+    presence: Any = None
+    """The :class:`tapin.sensing.PresenceService` when this device scans."""
 
     async def handle_commands(self) -> int:
         """Apply central's pending commands; returns how many were acknowledged."""
@@ -122,6 +124,8 @@ class DeviceSync:
         async def status(_: dict[str, Any]) -> dict[str, Any]:
             data = asdict(self.agent.status)
             data["queue"] = counts_dict(await self.queue.counts())
+            if self.presence is not None:
+                data["presence"] = self.presence.status()
             return data
 
         async def queue(_: dict[str, Any]) -> list[dict[str, Any]]:
@@ -212,6 +216,13 @@ async def run_agent(config: Config, runtime: Runtime, *, once: bool = False) -> 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         device.start()
+        if config.presence_scan:
+            from tapin.sensing import PresenceService
+
+            device.presence = PresenceService(
+                config.presence, device.queue, adapter=config.presence_adapter
+            )
+            await device.presence.start()
         control = ControlServer(config.state_dir, device.control_handlers())
         await control.start()
         log.info("agent running for device %s", device.identity.device_id)
@@ -219,6 +230,8 @@ async def run_agent(config: Config, runtime: Runtime, *, once: bool = False) -> 
             await stop.wait()
         finally:
             await control.close()
+            if device.presence is not None:
+                await device.presence.stop()
         return 0
     finally:
         await device.close()

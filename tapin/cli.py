@@ -213,6 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_sync_parsers(commands)
 
+    from tapin.cli_presence import add_parsers as add_presence_parsers
+
+    add_presence_parsers(commands)
+
     from tapin.cli_admin import add_parsers as add_admin_parsers
 
     add_admin_parsers(commands)

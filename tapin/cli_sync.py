@@ -177,6 +177,14 @@ async def _status(args: argparse.Namespace) -> int:
         f"queue       {queue.get('pending', 0)} pending, {queue.get('inflight', 0)} in flight, "
         f"{queue.get('rejected', 0)} rejected, {queue.get('quarantined', 0)} quarantined"
     )
+    presence = report.get("presence")
+    if isinstance(presence, dict):
+        scanner = presence.get("scanner") or {}
+        state = scanner.get("state", "?") if isinstance(scanner, dict) else scanner
+        print(
+            f"presence    {presence.get('occupancy')} (band {presence.get('count_band')}), "
+            f"scanner {state}" + (f": {presence['problem']}" if presence.get("problem") else "")
+        )
     if queue.get("rejected") or queue.get("quarantined"):
         print("            see 'tapin queue --state rejected' for the reasons")
     return 0

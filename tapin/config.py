@@ -123,6 +123,9 @@ class Config:
     admin_pin_hash: str | None = None
     """``[admin] pin_hash``; ``None``: the admin screen cannot be opened."""
     screen: ScreenSettings = field(default_factory=ScreenSettings)
+    presence_scan: bool = False
+    """``[presence] scan``: run the BLE scanner on this device."""
+    presence_adapter: str = "hci0"
     presence: PresenceSettings = field(default_factory=PresenceSettings)
     """``[presence]``; its ``room`` is the device's room (panel) or lobby (kiosk)."""
     source: str = "<defaults>"
@@ -270,6 +273,8 @@ _SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "pixel_shift_minutes": _whole(0, 24 * 60),
     },
     "presence": {
+        "scan": _flag,
+        "adapter": _ident,
         "tags": _tags,
         "positioning": _flag,
         "enter_dbm": _whole(-126, 20),
@@ -349,13 +354,17 @@ def _build(values: Mapping[str, Any], source: str, defaults: Mapping[str, Any]) 
         admin_pin_hash=merged.get("admin.pin_hash"),
         screen=screen,
         presence=presence,
+        presence_scan=bool(merged.get("presence.scan", False)),
+        presence_adapter=merged.get("presence.adapter", "hci0"),
         source=source,
     )
 
 
 def _presence(merged: Mapping[str, Any], source: str) -> PresenceSettings:
     given = {
-        key.partition(".")[2]: value for key, value in merged.items() if key.startswith("presence.")
+        key.partition(".")[2]: value
+        for key, value in merged.items()
+        if key.startswith("presence.") and key not in ("presence.scan", "presence.adapter")
     }
     room = merged.get("device.room") if merged["device.role"] == "panel" else None
     try:

@@ -15,7 +15,9 @@ import sys
 __all__ = ["RedactingFilter", "redact", "setup_logging"]
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
-_MAC = re.compile(r"\b[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}\b")
+_MAC = re.compile(
+    r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{2}([:_-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![0-9A-Fa-f])"
+)
 _PHONE = re.compile(r"\+\d[\d ()-]{6,}\d")
 
 
