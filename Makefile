@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.queue
 	$(BIN)/python -m benchmarks.drain
 	$(BIN)/python -m benchmarks.panel
+	$(BIN)/python -m benchmarks.presence
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache demo-panel.png
