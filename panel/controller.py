@@ -20,9 +20,10 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from panel import rules
+from sync.queue import EventSink
 from tapin.calendar import CalendarStore, day_bounds, site_day
 from tapin.domain import IssueCategory, Meeting
 from tapin.i18n import _
@@ -39,20 +40,6 @@ MAX_PHOTO = 1024 * 1024
 
 class ActionError(ValueError):
     """The action is not possible now; the message says why, in words for the screen."""
-
-
-class EventSink(Protocol):
-    """Where actions go: :class:`sync.queue.AsyncSealedQueue` has this method."""
-
-    async def enqueue(
-        self,
-        type: str,
-        resource: str,
-        payload: Mapping[str, Any],
-        *,
-        starts_at: datetime | None = None,
-        ends_at: datetime | None = None,
-    ) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)

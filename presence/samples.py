@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from presence.occupancy import BANDS
+from sync.queue import EventSink
 from tapin.occupancy import Occupancy, OccupancyReading
 
 __all__ = ["EVENT_TYPE", "PresenceSamples", "Sample", "SampleQueue", "SampleSource"]
@@ -49,16 +50,8 @@ class SampleSource(Protocol):
     def present_tags(self) -> list[str]: ...
 
 
-class SampleQueue(Protocol):
-    async def enqueue(
-        self,
-        type: str,
-        resource: str,
-        payload: Mapping[str, Any],
-        *,
-        starts_at: datetime | None = None,
-        ends_at: datetime | None = None,
-    ) -> Any: ...
+SampleQueue = EventSink
+"""Where samples go: the device's sealed queue (:class:`sync.queue.EventSink`)."""
 
 
 @dataclass(frozen=True, slots=True)

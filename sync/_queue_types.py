@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import base64
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sync.wire import SealedEvent
 
 __all__ = [
     "SEAL_FAILURE_CODE",
     "Batch",
+    "EventSink",
     "EventState",
     "InvalidArgumentError",
     "InvalidEventError",
@@ -167,3 +169,18 @@ class QueueRow:
     created_at: datetime
     state: EventState
     reason: str | None = field(default=None)
+
+
+class EventSink(Protocol):
+    """Anything that takes events the way :meth:`AsyncSealedQueue.enqueue` does: the
+    panel's actions and presence samples are written against this."""
+
+    async def enqueue(
+        self,
+        type: str,
+        resource: str,
+        payload: Mapping[str, Any],
+        *,
+        starts_at: datetime | None = None,
+        ends_at: datetime | None = None,
+    ) -> Any: ...

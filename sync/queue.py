@@ -37,6 +37,7 @@ from sync._queue_core import MAX_BATCH, SealedQueue, now_utc
 from sync._queue_types import (
     SEAL_FAILURE_CODE,
     Batch,
+    EventSink,
     EventState,
     InvalidArgumentError,
     InvalidEventError,
@@ -56,6 +57,7 @@ __all__ = [
     "SEAL_FAILURE_CODE",
     "AsyncSealedQueue",
     "Batch",
+    "EventSink",
     "EventState",
     "InvalidArgumentError",
     "InvalidEventError",
