@@ -125,6 +125,10 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
         "locale": config.locale,
         "central_url": config.central_url,
         "state_dir": str(config.state_dir),
+        "admin_pin": "set" if config.admin_pin_hash else "not set (admin screen disabled)",
+        "office_hours": f"{config.screen.office_start:%H:%M}-{config.screen.office_end:%H:%M}",
+        "presence_scan": config.presence_scan,
+        "presence_tags": len(config.presence.tags),
     }
     if args.json:
         print(json.dumps({"ok": True, **summary}))

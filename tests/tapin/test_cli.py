@@ -97,3 +97,16 @@ def test_unknown_demo_room_is_named(tmp_path: Path) -> None:
     result = tapin("panel", "--demo", "--room", "nowhere", env=env)
     assert result.returncode == 2
     assert "no room 'nowhere'" in result.stderr and "aurora" in result.stderr
+
+
+def test_config_check_reports_admin_screen_and_presence(tmp_path: Path) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text(
+        f'[device]\nrole = "panel"\nroom = "aurora"\n[site]\ntimezone = "UTC"\n'
+        f'[paths]\nstate_dir = "{tmp_path}"\n[screen]\noffice_hours = "08:00-17:30"\n'
+        f"[presence]\nscan = true\n"
+    )
+    result = tapin("config", "check", "--config", str(good))
+    assert result.returncode == 0
+    assert "admin_pin: not set (admin screen disabled)" in result.stdout
+    assert "office_hours: 08:00-17:30" in result.stdout and "presence_scan: True" in result.stdout
