@@ -36,16 +36,22 @@ async def upsert_site(
 
 
 async def upsert_rooms(conn: psycopg.AsyncConnection, site_id: str, rooms: Sequence[Room]) -> None:
+    """Rooms and their policies (auto-release, check-in window, ask the booker, presence
+    check-in, empty-room offer/release). The empty-room timings must be whole minutes,
+    ``0 < empty_offer < empty_release <= 1 day`` (the schema refuses anything else)."""
     async with conn.cursor() as cur:
         await cur.executemany(
             "INSERT INTO rooms (id, site_id, name, building, floor, capacity, equipment,"
-            " auto_release, checkin_before, checkin_after)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " auto_release, checkin_before, checkin_after, ask_booker, presence_checkin,"
+            " empty_offer, empty_release)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (id) DO UPDATE SET site_id = excluded.site_id, name = excluded.name,"
             " building = excluded.building, floor = excluded.floor,"
             " capacity = excluded.capacity, equipment = excluded.equipment,"
             " auto_release = excluded.auto_release,"
-            " checkin_before = excluded.checkin_before, checkin_after = excluded.checkin_after",
+            " checkin_before = excluded.checkin_before, checkin_after = excluded.checkin_after,"
+            " ask_booker = excluded.ask_booker, presence_checkin = excluded.presence_checkin,"
+            " empty_offer = excluded.empty_offer, empty_release = excluded.empty_release",
             [
                 (
                     r.id,
@@ -58,6 +64,10 @@ async def upsert_rooms(conn: psycopg.AsyncConnection, site_id: str, rooms: Seque
                     r.auto_release,
                     r.checkin_before,
                     r.checkin_after,
+                    r.ask_booker,
+                    r.presence_checkin,
+                    r.empty_offer,
+                    r.empty_release,
                 )
                 for r in rooms
             ],
@@ -78,16 +88,33 @@ async def upsert_desks(conn: psycopg.AsyncConnection, site_id: str, desks: Seque
 async def upsert_people(
     conn: psycopg.AsyncConnection, site_id: str, people: Sequence[Person]
 ) -> None:
-    """Directory entries; an upsert counts as activity (``last_active_at``)."""
+    """Directory entries; an upsert counts as activity (``last_active_at``).
+
+    Badge ids are unique per site. A badge given to someone in ``people`` is taken from
+    whoever held it before (badges get reissued), so call this inside a transaction.
+    Raises :class:`ValueError` when two of ``people`` share a badge id.
+    """
+    badges: dict[str, str] = {}
+    for p in people:
+        if p.badge_id:
+            holder = badges.setdefault(p.badge_id, p.id)
+            if holder != p.id:
+                raise ValueError(f"people {holder!r} and {p.id!r} share a badge id")
+    if badges:
+        await conn.execute(
+            "UPDATE people SET badge_id = NULL WHERE site_id = %s AND badge_id = ANY(%s)",
+            [site_id, list(badges)],
+        )
     async with conn.cursor() as cur:
         await cur.executemany(
             "INSERT INTO people (id, site_id, name, email, title, department, phone, photo,"
-            " role, visibility) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " role, visibility, badge_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (id) DO UPDATE SET site_id = excluded.site_id, name = excluded.name,"
             " email = excluded.email, title = excluded.title,"
             " department = excluded.department, phone = excluded.phone,"
             " photo = excluded.photo, role = excluded.role,"
-            " visibility = excluded.visibility, last_active_at = now()",
+            " visibility = excluded.visibility, badge_id = excluded.badge_id,"
+            " last_active_at = now()",
             [
                 (
                     p.id,
@@ -100,6 +127,7 @@ async def upsert_people(
                     p.photo,
                     p.role.value,
                     p.visibility.value,
+                    p.badge_id or None,
                 )
                 for p in people
             ],

@@ -1,6 +1,8 @@
 """``seed --demo``: load the built-in demo site (``tapin.demo``) into central.
 
-Idempotent: re-running updates the site and upserts today's meetings.
+Idempotent: re-running updates the site and upserts today's meetings. Rooms carry the
+demo's policies (the boardroom asks who is booking, Aurora checks in on presence, the
+empty-room timings) and people their badge ids, so a demo central matches a demo device.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 Each snapshot is a JSON document built from the device's own site only, with a strong
 ETag over its canonical bytes. Rules that come from the privacy policy live here:
 
-- the directory holds visible people only, and only display fields (no email);
+- the directory holds visible people only, and only display fields (no email) plus the
+  badge id the panel's badge reader matches (so an invisible person's badge never
+  leaves central);
 - a private meeting has no subject, organiser or attendees;
 - an invisible person never appears, not even as an organiser or attendee id;
 - a lobby kiosk reads free/busy (``availability``), never room calendars.
@@ -74,7 +76,10 @@ async def rooms(conn: psycopg.AsyncConnection, device: DeviceContext) -> Snapsho
     rows = await _rows(
         conn,
         "SELECT id, name, building, floor, capacity, equipment, auto_release,"
-        " extract(epoch FROM checkin_before)::int / 60, extract(epoch FROM checkin_after)::int / 60"
+        " extract(epoch FROM checkin_before)::int / 60,"
+        " extract(epoch FROM checkin_after)::int / 60,"
+        " ask_booker, presence_checkin,"
+        " extract(epoch FROM empty_offer)::int / 60, extract(epoch FROM empty_release)::int / 60"
         " FROM rooms WHERE site_id = %s ORDER BY id",
         [device.site_id],
     )
@@ -88,6 +93,10 @@ async def rooms(conn: psycopg.AsyncConnection, device: DeviceContext) -> Snapsho
         "auto_release",
         "checkin_before_minutes",
         "checkin_after_minutes",
+        "ask_booker",
+        "presence_checkin",
+        "empty_offer_minutes",
+        "empty_release_minutes",
     )
     lobbies = await _rows(
         conn, "SELECT id, name FROM lobbies WHERE site_id = %s ORDER BY id", [device.site_id]
@@ -116,11 +125,11 @@ async def desks(conn: psycopg.AsyncConnection, device: DeviceContext) -> Snapsho
 async def directory(conn: psycopg.AsyncConnection, device: DeviceContext) -> Snapshot:
     rows = await _rows(
         conn,
-        "SELECT id, name, title, department, phone, photo, role FROM people"
+        "SELECT id, name, title, department, phone, photo, role, badge_id FROM people"
         " WHERE site_id = %s AND visibility = 'visible' ORDER BY id",
         [device.site_id],
     )
-    keys = ("id", "name", "title", "department", "phone", "photo", "role")
+    keys = ("id", "name", "title", "department", "phone", "photo", "role", "badge_id")
     return Snapshot.of(
         {"site_id": device.site_id, "people": [dict(zip(keys, row, strict=True)) for row in rows]}
     )

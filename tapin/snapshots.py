@@ -57,6 +57,17 @@ def _int(item: dict[str, Any], key: str, default: int = 0) -> int:
     return value
 
 
+def _empty_timing(item: dict[str, Any]) -> tuple[timedelta, timedelta]:
+    """``empty_offer_minutes`` and ``empty_release_minutes``: ``0 < offer < release``."""
+    offer = _int(item, "empty_offer_minutes", 10)
+    release = _int(item, "empty_release_minutes", 20)
+    if offer <= 0:
+        raise SnapshotError("field 'empty_offer_minutes' must be positive")
+    if release <= offer:
+        raise SnapshotError("field 'empty_release_minutes' must exceed 'empty_offer_minutes'")
+    return timedelta(minutes=offer), timedelta(minutes=release)
+
+
 def _time(item: dict[str, Any], key: str) -> datetime:
     text = _str(item, key, limit=40)
     try:
@@ -93,6 +104,7 @@ def parse_rooms(data: Any) -> Site:
         equipment = item.get("equipment") or []
         if not isinstance(equipment, list) or not all(isinstance(e, str) for e in equipment):
             raise SnapshotError("room field 'equipment' must be a list of strings")
+        empty_offer, empty_release = _empty_timing(item)
         try:
             rooms.append(
                 Room(
@@ -107,6 +119,8 @@ def parse_rooms(data: Any) -> Site:
                     checkin_after=timedelta(minutes=_int(item, "checkin_after_minutes", 10)),
                     ask_booker=item.get("ask_booker") is True,
                     presence_checkin=item.get("presence_checkin") is True,
+                    empty_offer=empty_offer,
+                    empty_release=empty_release,
                 )
             )
         except ValueError as exc:

@@ -24,7 +24,16 @@ async def test_directory_lists_visible_people_with_display_fields_only(world: Wo
     response = await world.client.get("/v1/snapshot/directory", headers=kiosk.headers)
     people = response.json()["people"]
     assert [p["id"] for p in people] == ["p-vis"]
-    assert set(people[0]) == {"id", "name", "title", "department", "phone", "photo", "role"}
+    assert set(people[0]) == {
+        "id",
+        "name",
+        "title",
+        "department",
+        "phone",
+        "photo",
+        "role",
+        "badge_id",
+    }
     assert "Ivan" not in response.text
     assert "@" not in response.text
 

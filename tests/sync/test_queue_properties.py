@@ -68,7 +68,10 @@ def test_settle_with_any_answer_never_crashes_and_never_loses_an_event(
             said = [
                 r.get("outcome")
                 for r in results
-                if isinstance(r, dict) and type(r.get("id")) is str and r["id"] == event_id
+                if isinstance(r, dict)
+                and type(r.get("id")) is str
+                and r["id"] == event_id
+                and isinstance(r.get("outcome"), str)  # anything else is malformed
             ]
             if event_id not in rows:  # deleted only when central said it has it
                 assert event_id in sent and ({"applied", "duplicate"} & set(said))

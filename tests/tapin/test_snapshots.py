@@ -39,6 +39,10 @@ ROOMS: dict[str, Any] = {
             "auto_release": True,
             "checkin_before_minutes": 5,
             "checkin_after_minutes": 15,
+            "ask_booker": True,
+            "presence_checkin": True,
+            "empty_offer_minutes": 5,
+            "empty_release_minutes": 12,
         },
         {
             "id": "borealis",
@@ -65,6 +69,7 @@ DIRECTORY: dict[str, Any] = {
             "phone": "+46 8 123 45",
             "photo": "anna.jpg",
             "role": "admin",
+            "badge_id": "04A007F3C",
         },
         {
             "id": "bo",
@@ -135,8 +140,18 @@ def test_rooms_snapshot_parses_the_site_its_zone_rooms_and_lobbies() -> None:
     assert aurora.equipment == ("display", "video")
     assert aurora.checkin_before == timedelta(minutes=5)
     assert aurora.checkin_after == timedelta(minutes=15)
+    assert aurora.ask_booker and aurora.presence_checkin
+    assert (aurora.empty_offer, aurora.empty_release) == (
+        timedelta(minutes=5),
+        timedelta(minutes=12),
+    )
     borealis = site.room("borealis")
     assert borealis.building == "" and not borealis.auto_release
+    assert not borealis.ask_booker and not borealis.presence_checkin
+    assert (borealis.empty_offer, borealis.empty_release) == (
+        timedelta(minutes=10),
+        timedelta(minutes=20),
+    ), "a central without the empty-room timings gets the defaults"
     assert site.lobbies == ("lobby-main",)
     assert parse_rooms({**ROOMS, "lobbies": None}).lobbies == ()
 
@@ -150,7 +165,9 @@ def test_directory_snapshot_parses_people_with_defaults() -> None:
         Role.ADMIN,
     )
     assert anna.visible and anna.photo == "anna.jpg"
+    assert anna.badge_id == "04A007F3C"
     assert (bo.title, bo.phone, bo.photo, bo.role) == ("", "", None, Role.STAFF)
+    assert bo.badge_id is None
     odd = parse_directory({"people": [{"id": "x", "name": "X", "role": "overlord"}]})
     assert odd[0].role is Role.STAFF
 
@@ -196,6 +213,35 @@ def test_good_snapshots_reach_the_runtime() -> None:
 def test_bad_rooms_snapshots_raise_snapshot_error(snapshot: Any, problem: str) -> None:
     with pytest.raises(SnapshotError, match=problem):
         parse_rooms(snapshot)
+
+
+def _aurora(**fields: Any) -> dict[str, Any]:
+    return {**ROOMS, "rooms": [{**ROOMS["rooms"][0], **fields}]}
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({"empty_offer_minutes": 0}, "empty_offer_minutes"),
+        ({"empty_offer_minutes": -5}, "empty_offer_minutes"),
+        ({"empty_offer_minutes": "5"}, "empty_offer_minutes"),
+        ({"empty_offer_minutes": 5.5}, "empty_offer_minutes"),
+        ({"empty_offer_minutes": True}, "empty_offer_minutes"),
+        ({"empty_offer_minutes": None}, "empty_offer_minutes"),
+        ({"empty_release_minutes": 10**9}, "empty_release_minutes"),
+        ({"empty_release_minutes": []}, "empty_release_minutes"),
+        ({"empty_offer_minutes": 20, "empty_release_minutes": 20}, "empty_release_minutes"),
+        ({"empty_offer_minutes": 30, "empty_release_minutes": 10}, "empty_release_minutes"),
+    ],
+)
+def test_bad_empty_room_timings_raise_snapshot_error(fields: dict[str, Any], problem: str) -> None:
+    with pytest.raises(SnapshotError, match=problem):
+        parse_rooms(_aurora(**fields))
+
+
+def test_room_policy_flags_are_true_only_when_exactly_true() -> None:
+    room = parse_rooms(_aurora(ask_booker="yes", presence_checkin=1)).room(ROOM)
+    assert not room.ask_booker and not room.presence_checkin
 
 
 @pytest.mark.parametrize(
