@@ -235,6 +235,8 @@ class AdminScreen(Screen):
     minutes without a touch."""
 
     unit = NumericProperty(1.0)
+    portrait = BooleanProperty(False)
+    """Taller than wide: one column of sections, the buttons at the bottom."""
     counts = ListProperty([0, 0, 0, 0])
     sync_result = StringProperty("")
     sync_error = BooleanProperty(False)

@@ -86,6 +86,12 @@ class AdminPinScreen(Screen):
 
     unit = NumericProperty(1.0)
     portrait = BooleanProperty(False)
+    """Taller than wide: title and message on top, keypad below, Cancel at the bottom."""
+    pad = NumericProperty(24.0)
+    gap = NumericProperty(28.0)
+    cancel_height = NumericProperty(64.0)
+    side_width = NumericProperty(368.0)
+    """Width of the title column (the whole width less the padding, in portrait)."""
     digits = NumericProperty(0)
     """How many digits are typed (the digits themselves are private)."""
     message = StringProperty(PROMPT)

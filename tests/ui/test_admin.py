@@ -435,3 +435,78 @@ def test_swedish(swedish, screen, panel, tmp_path) -> None:
     screen.frames(3)
     assert "Admin är inte konfigurerat här" in texts(pin_screen)
     save_png(screen, tmp_path, "admin-pin-sv-not-set-up.png")
+
+
+def _inside(widget: Any, screen_widget: Any) -> bool:
+    x, y = widget.to_window(widget.x, widget.y)
+    sx, sy = screen_widget.to_window(screen_widget.x, screen_widget.y)
+    return (
+        sx - 1 <= x
+        and sy - 1 <= y
+        and x + widget.width <= sx + screen_widget.width + 1
+        and y + widget.height <= sy + screen_widget.height + 1
+    )
+
+
+def _labels_and_buttons(widget: Any) -> Iterator[Any]:
+    from kivy.uix.label import Label
+
+    if isinstance(widget, Label) and widget.text and widget.opacity > 0:
+        yield widget
+    for child in widget.children:
+        yield from _labels_and_buttons(child)
+
+
+@pytest.mark.parametrize("size", [(480, 800), (1280, 800)])
+def test_layout_fits_portrait_and_large_screens(screen, panel, size) -> None:
+    """Stacked in portrait, side by side otherwise; nothing off screen, no small keys.
+    (No PNGs here: the offscreen window keeps its first size for grabs.)"""
+    from kivy.uix.button import Button
+
+    screen.window.size = size
+    try:
+        p = panel()
+        pin_screen = p.show("admin_pin")
+        screen.frames(4)
+        assert pin_screen.portrait == (size[1] > size[0])
+        keys = buttons(pin_screen)
+        assert set(keys) == {*"0123456789", "Delete", "OK", "Cancel"}
+        for label, key in keys.items():
+            assert min(key.size) >= 48, f"{label} is {key.size}"
+        for widget in _labels_and_buttons(pin_screen):
+            assert _inside(widget, pin_screen), f"{widget.text!r} at {widget.pos} {widget.size}"
+        title = next(w for w in _labels_and_buttons(pin_screen) if w.text == "Device admin")
+        cancel, keypad = pin_screen.ids.cancel, pin_screen.ids.keypad
+        if pin_screen.portrait:  # stacked: title, keypad, Cancel at the bottom
+            assert title.y > keypad.top > keypad.y > cancel.top
+            assert keypad.width > pin_screen.width * 0.8
+        else:  # side by side: keypad on the right
+            assert keypad.x > cancel.right and keypad.x > title.x
+        type_pin(screen, pin_screen, "1111")
+        screen.frames(2)
+        assert pin_screen.error and pin_screen.message.startswith("Wrong PIN")
+        if pin_screen.portrait:  # the dots and the message stay above the keypad
+            assert pin_screen.ids.dots.y > pin_screen.ids.message.top > keypad.top
+        for widget in _labels_and_buttons(pin_screen):
+            assert _inside(widget, pin_screen), f"{widget.text!r} at {widget.pos} {widget.size}"
+
+        admin = p.show("admin")
+        screen.frames(4)
+        assert admin.portrait == (size[1] > size[0])
+        for widget in _labels_and_buttons(admin):
+            assert _inside(widget, admin), f"{widget.text!r} at {widget.pos} {widget.size}"
+            if isinstance(widget, Button):
+                assert min(widget.size) >= 48, f"{widget.text} is {widget.size}"
+        left, right = admin.ids.left_column, admin.ids.right_column
+        queue, sync_now = admin.ids.queue, admin.ids.sync_now
+        to_win = lambda w: w.to_window(w.x, w.y)  # noqa: E731
+        if admin.portrait:  # one column: left sections over right ones, buttons last
+            assert abs(to_win(left)[0] - to_win(right)[0]) < 1
+            assert to_win(left)[1] >= to_win(right)[1] + right.height
+            assert to_win(right)[1] > to_win(queue)[1] > to_win(sync_now)[1] + sync_now.height
+            assert admin.unit == pytest.approx(1.0)
+        else:
+            assert to_win(right)[0] > to_win(left)[0] + left.width
+    finally:
+        screen.window.size = (800, 480)
+        screen.frames(2)
