@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tapin import __version__
+from tapin.argtypes import seconds as _seconds
+from tapin.argtypes import window_size as _size
 from tapin.config import DEFAULT_PATH, LOCALES, Config, ConfigError, load_config
 from tapin.logs import setup_logging
 
@@ -26,28 +28,6 @@ EXIT_USAGE = 2
 
 class UsageError(Exception):
     """A mistake the user can fix; printed without a traceback, exit status 2."""
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected WIDTHxHEIGHT such as 800x480, got {text!r}"
-        ) from None
-    if not (200 <= width <= 4096 and 200 <= height <= 4096):
-        raise argparse.ArgumentTypeError(f"size {text} is outside 200..4096 pixels")
-    return width, height
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError("must be between 0 and 3600 seconds")
-    return value
 
 
 def _default_demo_state() -> Path:

@@ -16,10 +16,12 @@ import hashlib
 import json
 import secrets
 import sys
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from presence.beacons import BeaconError, beacon_key
+from tapin.argtypes import seconds as _seconds
 
 if TYPE_CHECKING:
     from presence.types import RawAdvertisement
@@ -27,46 +29,14 @@ if TYPE_CHECKING:
 __all__ = ["add_parsers", "main"]
 
 EXIT_SCANNER = 2
-_APPLE = 0x004C
-_EDDYSTONE = "0000feaa-0000-1000-8000-00805f9b34fb"
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError("must be between 0 and 3600 seconds")
-    return value
 
 
 def _beacon_key(manufacturer: Mapping[int, bytes], service: Mapping[str, bytes]) -> str | None:
     """The beacon key (``ibeacon:...`` / ``eddystone:...``) or ``None``; never raises."""
     try:
-        from presence.beacons import parse
-    except ImportError:
-        return _minimal_beacon_key(manufacturer, service)
-    try:
-        found = parse(manufacturer, service)
-    except ValueError:
+        return beacon_key(manufacturer, service)
+    except BeaconError:
         return None
-    return None if found is None else str(found.key)
-
-
-def _minimal_beacon_key(
-    manufacturer: Mapping[int, bytes], service: Mapping[str, bytes]
-) -> str | None:
-    apple = manufacturer.get(_APPLE)
-    if apple is not None and len(apple) == 23 and apple[0] == 0x02 and apple[1] == 0x15:
-        ident = uuid.UUID(bytes=bytes(apple[2:18]))
-        major = int.from_bytes(apple[18:20], "big")
-        minor = int.from_bytes(apple[20:22], "big")
-        return f"ibeacon:{ident}:{major}:{minor}"
-    eddy = service.get(_EDDYSTONE)
-    if eddy is not None and len(eddy) in (18, 20) and eddy[0] == 0x00:
-        return f"eddystone:{eddy[2:12].hex()}:{eddy[12:18].hex()}"
-    return None
 
 
 @dataclass(slots=True)
