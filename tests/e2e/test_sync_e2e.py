@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -260,43 +261,18 @@ def test_enrollment_code_is_single_use_and_errors_are_clear(
 
     code = central.enroll_code(room="aurora")
     first = tmp_path / "d1"
-    tapin(
-        "enroll",
-        "--server",
-        central.url,
-        "--code",
-        code,
-        "--ca",
-        str(central.pki.ca_file),
-        "--state-dir",
-        str(first),
-    )
-    second = tapin(
-        "enroll",
-        "--server",
-        central.url,
-        "--code",
-        code,
-        "--ca",
-        str(central.pki.ca_file),
-        "--state-dir",
-        str(tmp_path / "d2"),
-        check=False,
-    )
+
+    def enroll(state: Path, **options: bool) -> subprocess.CompletedProcess[str]:
+        return tapin(
+            "enroll", "--server", central.url, "--code", code,
+            "--ca", str(central.pki.ca_file), "--state-dir", str(state), **options,
+        )  # fmt: skip
+
+    enroll(first)
+    second = enroll(tmp_path / "d2", check=False)
     assert second.returncode == 2 and "already used" in second.stderr
     assert "Traceback" not in second.stderr
-    again = tapin(
-        "enroll",
-        "--server",
-        central.url,
-        "--code",
-        code,
-        "--ca",
-        str(central.pki.ca_file),
-        "--state-dir",
-        str(first),
-        check=False,
-    )
+    again = enroll(first, check=False)
     assert again.returncode == 2 and "already enrolled" in again.stderr
     creds = first / "credentials"
     assert oct(creds.stat().st_mode & 0o777) == "0o700"
