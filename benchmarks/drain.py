@@ -3,7 +3,7 @@
 Target (DESIGN.md): at least 3,000 events/s on this class of machine.
 
 What runs is the real thing end to end: a throwaway database on the local PostgreSQL
-cluster, a :class:`tests.e2e.harness.LocalCentral` (``tapin central serve`` in its own
+cluster, a :class:`central.local.LocalCentral` (``tapin central serve`` in its own
 process, over TLS), one room panel enrolled with ``tapin enroll``, its real sealed
 queue file, and :meth:`sync.agent.SyncAgent.drain` with the real
 :class:`sync.client.CentralClient` (httpx, TLS verified against the test CA) in batches
@@ -39,13 +39,12 @@ from typing import Any
 
 import psycopg
 
+from central.local import SERVER_DSN, LocalCentral, server_reachable, throwaway_database
 from sync.agent import SyncAgent
 from sync.client import CentralClient
 from sync.identity import DeviceIdentity, load_identity
 from sync.queue import AsyncSealedQueue, QueueCounts, SealedQueue
 from sync.wire import SealedEvent
-from tests.e2e.harness import LocalCentral
-from tests.pg import SERVER_DSN, server_reachable, throwaway_database
 
 __all__ = ["main"]
 

@@ -45,18 +45,12 @@ def child(mode: str, state: Path) -> None:
 
     from panel.app import PanelApp
     from sync.queue import AsyncSealedQueue
-    from tapin.demo import demo_meetings
-    from tapin.demo_central import DemoCentral, demo_key
-    from tapin.runtime import demo_config, demo_runtime
+    from tapin.demo.central import DemoCentral, demo_key
+    from tapin.demo.clock import ManualClock
+    from tapin.demo.runtime import demo_config, demo_runtime
+    from tapin.demo.site import demo_meetings
 
-    class ManualClock:
-        def __init__(self) -> None:
-            self.now = datetime.now(UTC).replace(hour=5, minute=0, second=0, microsecond=0)
-
-        def __call__(self) -> datetime:
-            return self.now
-
-    clock = ManualClock()
+    clock = ManualClock(datetime.now(UTC).replace(hour=5, minute=0, second=0, microsecond=0))
     runtime = demo_runtime(demo_config(state / "s"), clock=clock)
 
     async def main() -> None:

@@ -27,7 +27,7 @@ import time
 import uuid
 
 from presence.beacons import APPLE, EDDYSTONE_UUID
-from presence.occupancy import PresenceSettings
+from presence.config import PresenceSettings
 from presence.pipeline import PresencePipeline
 from presence.pseudonym import Pseudonymiser
 from presence.types import RawAdvertisement

@@ -22,6 +22,7 @@ from central.appliers import APPLIERS, Item, Rejection
 from central.appliers.base import parse_time, storable
 from central.auth import DeviceContext
 from central.errors import BadRequest, PayloadTooLarge
+from sync.events import Code
 from sync.wire import SealedEvent, UnsealError, WireError, open_epoch_key, open_payload
 
 __all__ = ["EpochKeys", "Limits", "Pending", "Result", "open_events", "parse_batch"]
@@ -44,13 +45,16 @@ class Result:
     outcome: str
     reason: str | None = None
     code: str | None = None
+    detail: dict[str, str] | None = None
 
-    def to_json(self) -> dict[str, str]:
-        out = {"id": self.id, "outcome": self.outcome}
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "outcome": self.outcome}
         if self.reason is not None:
             out["reason"] = self.reason
         if self.code is not None:
             out["code"] = self.code
+        if self.detail:
+            out["detail"] = self.detail
         return out
 
 
@@ -136,7 +140,7 @@ def parse_batch(body: Any, limits: Limits) -> tuple[dict[str, bytes], list[Seale
             event_id = _usable_id(raw)
             if event_id is None:
                 raise BadRequest(f"events[{index}]: {exc}") from None
-            parsed.append(Result(event_id, "rejected", str(exc), "malformed"))
+            parsed.append(Result(event_id, "rejected", str(exc), Code.MALFORMED))
     return sealed, parsed
 
 
@@ -156,14 +160,14 @@ def _unstorable(event: SealedEvent) -> str | None:
 
 def _item(index: int, event: SealedEvent, payload: dict[str, Any], now: datetime) -> Item:
     if event.type not in APPLIERS:
-        raise Rejection("unknown_type", f"central does not know event type {event.type!r}")
+        raise Rejection(Code.UNKNOWN_TYPE, f"central does not know event type {event.type!r}")
     kind, _, rid = event.resource.partition(":")
     if kind not in RESOURCE_KINDS or not rid:
-        raise Rejection("invalid", "resource must be room:<id>, desk:<id> or lobby:<id>")
+        raise Rejection(Code.INVALID, "resource must be room:<id>, desk:<id> or lobby:<id>")
     created = parse_time(event.created_at, "created_at")
     assert created is not None
     if created < now - EVENT_MAX_AGE:
-        raise Rejection("expired", "the event is older than the 90-day retention")
+        raise Rejection(Code.EXPIRED, "the event is older than the 90-day retention")
     return Item(
         index=index,
         id=event.id,
@@ -199,12 +203,12 @@ def open_events(
             continue  # answered like its first occurrence
         problem = _unstorable(event)
         if problem:
-            answers[index] = Result(event.id, "rejected", problem, "malformed")
+            answers[index] = Result(event.id, "rejected", problem, Code.MALFORMED)
             continue
         sealed = epochs.get(event.epoch)
         if sealed is None:
             reason = f"epoch {event.epoch} is not in the batch's 'epochs'"
-            answers[index] = Result(event.id, "rejected", reason, "malformed")
+            answers[index] = Result(event.id, "rejected", reason, Code.MALFORMED)
             continue
         seen.add(key)
         item, rejection = None, None
@@ -213,7 +217,7 @@ def open_events(
             item = _item(index, event, payload, now)
         except UnsealError:
             rejection = Rejection(
-                "unsealable", "the payload does not open: tampered clear fields or a wrong key"
+                Code.UNSEALABLE, "the payload does not open: tampered clear fields or a wrong key"
             )
         except Rejection as exc:
             rejection = exc

@@ -45,7 +45,6 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
 
     seed = _command(commands, "seed", "load the demo site and today's meetings", _seed)
     seed.add_argument("--demo", action="store_true", required=True, help="load tapin's demo site")
-    seed.add_argument("--seed", type=int, default=7, help="demo data seed (default 7)")
 
     serve = _command(commands, "serve", "serve the API (HTTPS with --cert and --key)", _serve)
     _key_file(serve)
@@ -162,7 +161,7 @@ def _seed(args: argparse.Namespace) -> int:
     def action() -> int:
         from central.seed import seed_demo
 
-        report = _with_pool(_dsn(args), lambda pool: seed_demo(pool, seed=args.seed))
+        report = _with_pool(_dsn(args), seed_demo)
         print(
             f"site {report.site_id}: {report.rooms} rooms, {report.desks} desks, "
             f"{report.people} people, {report.lobbies} lobbies, {report.meetings} meetings today"

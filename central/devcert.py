@@ -9,7 +9,6 @@ next to it (mode 0600) only so that it can sign the server certificate; delete i
 from __future__ import annotations
 
 import ipaddress
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +17,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from central.keys import write_private
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,5 @@ def make_pki(folder: Path, hosts: tuple[str, ...] = ("localhost", "127.0.0.1")) 
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(pem)
+        write_private(path, pem)
     return pki

@@ -9,14 +9,112 @@ both commit.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from datetime import datetime, timedelta
+from typing import Protocol
 
 import psycopg
 
-if TYPE_CHECKING:  # central takes these shapes; it does not need tapin at run time
-    from tapin.domain import Desk, Meeting, Person, Room
+__all__ = [
+    "Desk",
+    "Meeting",
+    "Person",
+    "Room",
+    "upsert_desks",
+    "upsert_meetings",
+    "upsert_people",
+    "upsert_rooms",
+    "upsert_site",
+]
 
-__all__ = ["upsert_desks", "upsert_meetings", "upsert_people", "upsert_rooms", "upsert_site"]
+
+# The shapes central takes: any object with these attributes (a connector's records, the
+# demo seed's, a test's). Central shares no code with the devices but the wire contract.
+
+
+class Room(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def building(self) -> str: ...
+    @property
+    def floor(self) -> int: ...
+    @property
+    def capacity(self) -> int: ...
+    @property
+    def equipment(self) -> Sequence[str]: ...
+    @property
+    def auto_release(self) -> bool: ...
+    @property
+    def checkin_before(self) -> timedelta: ...
+    @property
+    def checkin_after(self) -> timedelta: ...
+    @property
+    def ask_booker(self) -> bool: ...
+    @property
+    def presence_checkin(self) -> bool: ...
+    @property
+    def empty_offer(self) -> timedelta: ...
+    @property
+    def empty_release(self) -> timedelta: ...
+
+
+class Desk(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def floor(self) -> int: ...
+    @property
+    def zone(self) -> str: ...
+    @property
+    def equipment(self) -> Sequence[str]: ...
+
+
+class Person(Protocol):
+    """``role`` and ``visibility`` are strings (or string enums): ``str()`` is stored."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def department(self) -> str: ...
+    @property
+    def phone(self) -> str: ...
+    @property
+    def photo(self) -> str | None: ...
+    @property
+    def role(self) -> object: ...
+    @property
+    def visibility(self) -> object: ...
+    @property
+    def badge_id(self) -> str | None: ...
+
+
+class Meeting(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def room_id(self) -> str: ...
+    @property
+    def start(self) -> datetime: ...
+    @property
+    def end(self) -> datetime: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def organiser_id(self) -> str | None: ...
+    @property
+    def attendee_ids(self) -> Sequence[str]: ...
+    @property
+    def private(self) -> bool: ...
 
 
 async def upsert_site(
@@ -125,8 +223,8 @@ async def upsert_people(
                     p.department,
                     p.phone,
                     p.photo,
-                    p.role.value,
-                    p.visibility.value,
+                    str(p.role),
+                    str(p.visibility),
                     p.badge_id or None,
                 )
                 for p in people

@@ -28,11 +28,13 @@ from typing import Any
 
 import psycopg
 from psycopg import errors
+from psycopg.types.json import Jsonb
 
 from central.appliers import APPLIERS, Context, Item, Rejection
 from central.auth import DeviceContext
 from central.batch import EpochKeys, Limits, Pending, Result, open_events, parse_batch
 from central.errors import ServiceBusy
+from sync.events import Code, EventType
 
 __all__ = ["ingest"]
 
@@ -43,23 +45,27 @@ _TRANSIENT = (errors.DeadlockDetected, errors.SerializationFailure, errors.LockN
 _ATTEMPTS = 4
 
 _RECORD = """
-INSERT INTO applied_events (device_id, event_id, seq, type, outcome, reason, code, created_at)
-SELECT %(device)s, i.id, i.seq, i.type, i.outcome, i.reason, i.code, i.created
+INSERT INTO applied_events (device_id, event_id, seq, type, outcome, reason, code, detail,
+                            created_at)
+SELECT %(device)s, i.id, i.seq, i.type, i.outcome, i.reason, i.code, i.detail, i.created
 FROM unnest(%(ids)s::uuid[], %(seqs)s::bigint[], %(types)s::text[], %(outcomes)s::text[],
-            %(reasons)s::text[], %(codes)s::text[], %(created)s::timestamptz[])
-     AS i(id, seq, type, outcome, reason, code, created)
+            %(reasons)s::text[], %(codes)s::text[], %(details)s::jsonb[],
+            %(created)s::timestamptz[])
+     AS i(id, seq, type, outcome, reason, code, detail, created)
 ON CONFLICT DO NOTHING
 RETURNING event_id::text
 """
 
 _STORED = """
-SELECT event_id::text, outcome, reason, code FROM applied_events
+SELECT event_id::text, outcome, reason, code, detail FROM applied_events
 WHERE device_id = %s AND event_id = ANY(%s::uuid[])
 """
 
 _REJECT = """
-UPDATE applied_events a SET outcome = 'rejected', reason = u.reason, code = u.code
-FROM unnest(%(ids)s::uuid[], %(reasons)s::text[], %(codes)s::text[]) AS u(id, reason, code)
+UPDATE applied_events a SET outcome = 'rejected', reason = u.reason, code = u.code,
+                           detail = u.detail
+FROM unnest(%(ids)s::uuid[], %(reasons)s::text[], %(codes)s::text[], %(details)s::jsonb[])
+     AS u(id, reason, code, detail)
 WHERE a.device_id = %(device)s AND a.event_id = u.id
 """
 
@@ -83,7 +89,7 @@ async def ingest(
     keys: EpochKeys,
     limits: Limits,
     now: datetime,
-) -> list[dict[str, str]]:
+) -> list[dict[str, Any]]:
     """Apply a batch body for ``device``; the answers, one per event, in order.
 
     Raises :class:`BadRequest`/:class:`PayloadTooLarge` for a body that is not a batch
@@ -95,7 +101,7 @@ async def ingest(
     outcomes = await _transact(conn, ctx, pending)
     answers.update(outcomes)
     first = {p.key: p.index for p in pending}
-    results: list[dict[str, str]] = []
+    results: list[dict[str, Any]] = []
     counts = dict.fromkeys(("applied", "duplicate", "rejected"), 0)
     for index, event in enumerate(parsed):
         answer = answers.get(index)
@@ -103,7 +109,7 @@ async def ingest(
             assert not isinstance(event, Result)
             earlier = answers[first[str(uuid.UUID(event.id))]]
             if earlier.outcome == "rejected":
-                answer = Result(event.id, "rejected", earlier.reason, earlier.code)
+                answer = Result(event.id, "rejected", earlier.reason, earlier.code, earlier.detail)
             else:
                 answer = Result(event.id, "duplicate")
         counts[answer.outcome] += 1
@@ -161,10 +167,10 @@ async def _apply_batch(
     cur = await conn.execute(_RECORD, _ledger_rows(ctx, pending, rejections))
     new = {row[0] for row in await cur.fetchall()}
     seen_before = [p for p in pending if p.key not in new]
-    stored: dict[str, tuple[str, str | None, str | None]] = {}
+    stored: dict[str, tuple[str, str | None, str | None, dict[str, str] | None]] = {}
     if seen_before:
         cur = await conn.execute(_STORED, [ctx.device.id, [p.key for p in seen_before]])
-        stored = {row[0]: (row[1], row[2], row[3]) for row in await cur.fetchall()}
+        stored = {row[0]: (row[1], row[2], row[3], row[4]) for row in await cur.fetchall()}
 
     todo = [i for i in items if i.index not in rejections and key_of[i.index] in new]
     late = await _apply_runs(conn, ctx, todo, careful)
@@ -176,6 +182,7 @@ async def _apply_batch(
                 "ids": [key_of[i] for i in late],
                 "reasons": [r.reason for r in late.values()],
                 "codes": [r.code for r in late.values()],
+                "details": [Jsonb(r.detail) if r.detail else None for r in late.values()],
             },
         )
         rejections.update(late)
@@ -189,12 +196,14 @@ async def _apply_batch(
         if p.key in new:
             r = rejections.get(p.index)
             outcomes[p.index] = (
-                Result(event_id, "rejected", r.reason, r.code) if r else Result(event_id, "applied")
+                Result(event_id, "rejected", r.reason, r.code, r.detail)
+                if r
+                else Result(event_id, "applied")
             )
         else:
-            outcome, reason, code = stored[p.key]
+            outcome, reason, code, detail = stored[p.key]
             if outcome == "rejected":
-                outcomes[p.index] = Result(event_id, "rejected", reason, code)
+                outcomes[p.index] = Result(event_id, "rejected", reason, code, detail)
             else:
                 outcomes[p.index] = Result(event_id, "duplicate")
     return outcomes
@@ -230,7 +239,7 @@ def _ledger_rows(
     ctx: Context, pending: list[Pending], rejections: dict[int, Rejection]
 ) -> dict[str, Any]:
     rows: dict[str, Any] = {k: [] for k in ("ids", "seqs", "types", "outcomes", "reasons")}
-    rows.update(codes=[], created=[], device=ctx.device.id)
+    rows.update(codes=[], details=[], created=[], device=ctx.device.id)
     for p in pending:
         r = rejections.get(p.index)
         rows["ids"].append(p.key)
@@ -239,6 +248,7 @@ def _ledger_rows(
         rows["outcomes"].append("rejected" if r else "applied")
         rows["reasons"].append(r.reason if r else None)
         rows["codes"].append(r.code if r else None)
+        rows["details"].append(Jsonb(r.detail) if r and r.detail else None)
         rows["created"].append(p.item.created if p.item else None)
     return rows
 
@@ -246,7 +256,12 @@ def _ledger_rows(
 # Events in different lanes touch disjoint state, so they commute: applying lane by lane
 # (order kept within each lane) gives the same result as batch order, with longer runs
 # of one type for the bulk appliers.
-_LANES = {"presence.sample": 0, "issue.report": 1, "visitor.signin": 2, "visitor.signout": 2}
+_LANES: dict[str, int] = {
+    EventType.PRESENCE_SAMPLE: 0,
+    EventType.ISSUE_REPORT: 1,
+    EventType.VISITOR_SIGNIN: 2,
+    EventType.VISITOR_SIGNOUT: 2,
+}
 _SPACES_LANE = 3  # bookings, check-ins, releases: order matters among all of them
 
 
@@ -281,7 +296,7 @@ async def _apply_runs(
                         exc.sqlstate,
                     )
                     rejected[item.index] = Rejection(
-                        "invalid",
+                        Code.STORAGE,
                         f"central could not store this event (database error {exc.sqlstate})",
                     )
         start = end

@@ -56,16 +56,36 @@ def create_private_key(path: str | os.PathLike[str]) -> X25519PrivateKey:
         serialization.NoEncryption(),
     )
     try:
-        fd = os.open(where, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        write_private(Path(where), pem, exclusive=True)
     except FileExistsError:
         raise KeyFileError(where, "already exists; refusing to overwrite it") from None
     except OSError as exc:
         raise KeyFileError(where, f"cannot be created ({exc.strerror})") from None
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
-        handle.flush()
-        os.fsync(handle.fileno())
     return key
+
+
+def write_private(path: Path, data: bytes, *, exclusive: bool = False) -> None:
+    """Put ``data`` at ``path`` with mode 0600 from the first byte, atomically and
+    durably (temporary file, fsync, rename or with ``exclusive`` link, folder fsync).
+    Raises :class:`FileExistsError` (``exclusive``) or :class:`OSError`.
+
+    Central's own copy of :func:`sync.files.write_private`: central shares nothing with
+    the devices but the wire contract."""
+    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        (os.link if exclusive else os.replace)(tmp, path)
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_or_create_private_key(path: str | os.PathLike[str]) -> tuple[X25519PrivateKey, bool]:

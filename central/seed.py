@@ -1,18 +1,24 @@
-"""``seed --demo``: load the built-in demo site (``tapin.demo``) into central.
+"""``seed --demo``: load the demo site (``assets/demo/site.json``) into central.
 
-Idempotent: re-running updates the site and upserts today's meetings. Rooms carry the
-demo's policies (the boardroom asks who is booking, Aurora checks in on presence, the
-empty-room timings) and people their badge ids, so a demo central matches a demo device.
+The demo site is data that the device demo reads too, so a demo central matches a demo
+device: rooms with their policies (the boardroom asks who is booking, Aurora checks in
+on presence), desks, people with badge ids (some invisible), the lobby, and today's
+meetings laid on the site's day, the demo room's placed around now. Idempotent:
+re-running updates the site and upserts today's meetings.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from psycopg_pool import AsyncConnectionPool
 
+import assets
 from central.directory import (
     upsert_desks,
     upsert_meetings,
@@ -36,29 +42,130 @@ class SeedReport:
     meetings: int
 
 
-async def seed_demo(
-    pool: AsyncConnectionPool, *, seed: int = 7, now: datetime | None = None
-) -> SeedReport:
-    """Write the demo site and its meetings for the site's today (relative to ``now``)."""
-    from tapin.demo import demo_meetings, demo_site  # the device side's demo data
+@dataclass(frozen=True, slots=True)
+class _Room:
+    id: str
+    name: str
+    building: str
+    floor: int
+    capacity: int
+    equipment: tuple[str, ...]
+    ask_booker: bool = False
+    presence_checkin: bool = False
+    auto_release: bool = True
+    checkin_before: timedelta = timedelta(minutes=10)
+    checkin_after: timedelta = timedelta(minutes=10)
+    empty_offer: timedelta = timedelta(minutes=10)
+    empty_release: timedelta = timedelta(minutes=20)
 
+
+@dataclass(frozen=True, slots=True)
+class _Desk:
+    id: str
+    name: str
+    floor: int
+    zone: str
+    equipment: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Person:
+    id: str
+    name: str
+    email: str
+    title: str
+    department: str
+    phone: str
+    photo: str | None
+    role: str
+    visibility: str
+    badge_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Meeting:
+    id: str
+    room_id: str
+    start: datetime
+    end: datetime
+    subject: str
+    organiser_id: str | None
+    attendee_ids: tuple[str, ...] = field(default=())
+    private: bool = False
+
+
+def _meeting(key: str, room: str, start: datetime, entry: dict[str, Any]) -> _Meeting:
+    return _Meeting(
+        id=f"m-{room}-{key}",
+        room_id=room,
+        start=start.astimezone(UTC),
+        end=(start + timedelta(minutes=entry["minutes"])).astimezone(UTC),
+        subject=entry["subject"],
+        organiser_id=entry["organiser"],
+        attendee_ids=tuple(entry["attendees"]),
+        private=entry["private"],
+    )
+
+
+def demo_day(data: dict[str, Any], zone: ZoneInfo, day: date, now: datetime) -> list[_Meeting]:
+    """The demo's meetings on ``day``: the typical day of every room, and the demo room's
+    meetings placed around ``now`` (minutes from now, rounded down to the quarter)."""
+    meetings = [
+        _meeting(
+            f"{day.isoformat()}-{index}",
+            entry["room"],
+            datetime.combine(day, time.fromisoformat(entry["start"]), tzinfo=zone),
+            entry,
+        )
+        for index, entry in enumerate(data["day"])
+    ]
+    around = data["around_now"]
+    local = now.astimezone(zone)
+    if local.date() == day:
+        anchor = local.replace(minute=local.minute - local.minute % 15, second=0, microsecond=0)
+        for index, entry in enumerate(around["meetings"]):
+            start = anchor + timedelta(minutes=entry["offset"])
+            end = start + timedelta(minutes=entry["minutes"])
+            if start.date() == day == end.astimezone(zone).date():
+                meetings.append(
+                    _meeting(f"{day.isoformat()}-n{index}", around["room"], start, entry)
+                )
+    return meetings
+
+
+async def seed_demo(pool: AsyncConnectionPool, *, now: datetime | None = None) -> SeedReport:
+    """Write the demo site and its meetings for the site's today (relative to ``now``)."""
+    data: dict[str, Any] = json.loads(assets.path("demo", "site.json").read_text("utf-8"))
+    site = data["site"]
+    zone = ZoneInfo(site["timezone"])
     moment = now or datetime.now(UTC)
-    site = demo_site(seed)
-    day = moment.astimezone(site.timezone).date()
-    meetings = demo_meetings(site, day, seed=seed, now=moment)
+    rooms = [
+        _Room(
+            r["id"],
+            r["name"],
+            r["building"],
+            r["floor"],
+            r["capacity"],
+            tuple(r["equipment"]),
+            r["ask_booker"],
+            r["presence_checkin"],
+        )
+        for r in data["rooms"]
+    ]
+    desks = [
+        _Desk(d["id"], d["name"], d["floor"], d["zone"], tuple(d["equipment"]))
+        for d in data["desks"]
+    ]
+    people = [_Person(**p) for p in data["people"]]
+    meetings = demo_day(data, zone, moment.astimezone(zone).date(), moment)
     async with pool.connection() as conn, conn.transaction():
-        await upsert_site(conn, site.id, site.name, site.timezone.key, site.lobbies)
-        await upsert_rooms(conn, site.id, site.rooms)
-        await upsert_desks(conn, site.id, site.desks)
-        await upsert_people(conn, site.id, site.people)
+        await upsert_site(conn, site["id"], site["name"], site["timezone"], site["lobbies"])
+        await upsert_rooms(conn, site["id"], rooms)
+        await upsert_desks(conn, site["id"], desks)
+        await upsert_people(conn, site["id"], people)
         await upsert_meetings(conn, meetings)
     report = SeedReport(
-        site.id,
-        len(site.rooms),
-        len(site.desks),
-        len(site.people),
-        len(site.lobbies),
-        len(meetings),
+        site["id"], len(rooms), len(desks), len(people), len(site["lobbies"]), len(meetings)
     )
-    log.info("seeded demo site %s: %s", site.id, report)
+    log.info("seeded demo site %s: %s", site["id"], report)
     return report

@@ -2,7 +2,8 @@
 
 Imports Kivy: import only after :func:`tapin.ui.kivyenv.prepare_kivy` (see
 :mod:`panel.launch`). Screens are registered in :data:`SCREENS`; each is one ``.kv`` +
-``.py`` pair under ``panel/screens/``.
+``.py`` pair, the panel's own under ``panel/screens/``, the shared ones under
+``tapin/ui/screens/``.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from kivy.core.window import Window
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
 from panel.context import PanelContext
-from panel.controller import ActionError, EventSink, PanelController
+from panel.controller import EventSink, PanelController
 from panel.screens.status import StatusScreen
 from panel.status_model import build_status_view
+from presence.interface import OccupancySource
+from tapin.device.runtime import Runtime
 from tapin.i18n import _
-from tapin.occupancy import OccupancySource
-from tapin.runtime import Runtime
+from tapin.pending import ActionError, Notice
 
 __all__ = ["SCREENS", "PanelApp"]
 
@@ -36,10 +38,10 @@ CARE_SECONDS = 5.0
 
 SCREENS = {
     # name: (module, class); a screen whose module is missing is simply not offered
-    "find_room": ("panel.screens.find_room", "FindRoomScreen"),
-    "report": ("panel.screens.report", "ReportScreen"),
-    "admin_pin": ("panel.screens.admin_pin", "AdminPinScreen"),
-    "admin": ("panel.screens.admin", "AdminScreen"),
+    "find_room": ("tapin.ui.screens.find_room", "FindRoomScreen"),
+    "report": ("tapin.ui.screens.report", "ReportScreen"),
+    "admin_pin": ("tapin.ui.screens.admin_pin", "AdminPinScreen"),
+    "admin": ("tapin.ui.screens.admin", "AdminScreen"),
 }
 
 
@@ -69,15 +71,17 @@ class PanelApp(App):
             clock=runtime.clock,
             room=lambda: self.room,
             occupancy=occupancy,
+            h24=lambda: runtime.h24,
         )
         self.ctx = PanelContext(
             runtime=runtime,
-            controller=self.controller,
-            room_id=room_id,
+            actions=self.controller,
+            resource=self.controller.resource,
             clock=runtime.clock,
             go=self.go,
             run=self.run_action,
             extras=dict(extras or {}),
+            occupancy=self.controller.occupancy,
         )
         self.status_screen: StatusScreen | None = None
         self.manager: ScreenManager | None = None
@@ -111,6 +115,11 @@ class PanelApp(App):
         self._start_screen_care()
         return manager
 
+    def use_occupancy(self, source: OccupancySource) -> None:
+        """Presence readings from ``source`` (the BLE service) for rules and admin."""
+        self.controller.occupancy = source
+        self.ctx.occupancy = source
+
     def _default_hardware(self) -> None:
         """A camera for issue photos: simulated in the demo, V4L2 when a device has one."""
         from pathlib import Path
@@ -119,14 +128,14 @@ class PanelApp(App):
 
         if "camera" in self.ctx.extras:
             return
-        if self.runtime.demo_seed is not None:
+        if self.runtime.demo:
             self.ctx.extras["camera"] = SimulatedCamera()
         elif Path("/dev/video0").exists():
             self.ctx.extras["camera"] = V4L2Camera()
 
     def _screen_options(self, name: str) -> dict[str, Any]:
         if name == "admin_pin":
-            from tapin.adminpin import PinGuard
+            from tapin.device.adminpin import PinGuard
 
             return {"guard": PinGuard.from_config(self.runtime.config, self.runtime.clock)}
         return {}
@@ -139,7 +148,7 @@ class PanelApp(App):
 
         display: Any = self.ctx.extras.get("display")
         if display is None:
-            if self.runtime.demo_seed is not None:
+            if self.runtime.demo:
                 display = SimulatedDisplay()
             else:
                 try:
@@ -229,10 +238,17 @@ class PanelApp(App):
             h24=self.runtime.h24,
             sync_status=self.runtime.sync_status,
             actions=self.actions() if self.runtime.calendar.loaded(self.room_id) else (),
-            notice=self.controller.notices[-1] if self.controller.notices else None,
+            notice=self._notice(),
         )
         if view != self.status_screen.view:
             self.status_screen.view = view
+
+    def _notice(self) -> Notice | None:
+        rejected = self.controller.rejected
+        if rejected is not None:
+            text = _("Not done: {reason}").format(reason=rejected.words)
+            return Notice(text, error=True, at=rejected.at)
+        return self.controller.notices[-1] if self.controller.notices else None
 
     def on_stop(self) -> None:
         self._unsubscribe()

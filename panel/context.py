@@ -1,31 +1,24 @@
-"""What every panel screen gets: the runtime (memory), the controller (actions), the
-clock, and navigation. Screens never touch the network or the disk themselves."""
+"""What every panel screen gets: the shared :class:`tapin.ui.context.ScreenContext`,
+whose actions are the panel's controller, for the panel's room."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass
 
 from panel.controller import PanelController
-from tapin.runtime import Runtime
+from tapin.ui.context import ScreenContext
 
 __all__ = ["PanelContext"]
 
 
 @dataclass
-class PanelContext:
-    runtime: Runtime
-    controller: PanelController
-    room_id: str
-    clock: Callable[[], datetime]
-    go: Callable[[str], None]
-    """Show the screen of that name ("status", "find_room", "report", "admin_pin", "admin")."""
-    run: Callable[[Awaitable[Any]], None]
-    """Run a coroutine on the app's loop (actions are async: the queue writes off-loop)."""
-    extras: dict[str, Any] = field(default_factory=dict)
-    """Hardware and services by name: "camera", "display", "sync" (may be absent)."""
+class PanelContext(ScreenContext):
+    @property
+    def controller(self) -> PanelController:
+        assert isinstance(self.actions, PanelController)
+        return self.actions
 
-    def back(self) -> None:
-        self.go("status")
+    @property
+    def room(self) -> str:
+        """The panel's room id."""
+        return self.controller.room_id

@@ -1,65 +1,52 @@
 """What the panel's buttons do: every action becomes a sealed event in the queue and a
-visible change on the screen at once, marked pending until central answers.
+visible change on the screen at once, marked pending until central answers
+(:class:`tapin.pending.PendingActions`).
 
 * Book now: a local meeting from now for 15–60 minutes (never past the next meeting),
-  shown "Pending" until central applies ``booking.create``; a rejection (someone booked
+  shown pending until central applies ``booking.create``; a rejection (someone booked
   the room in their calendar meanwhile) undoes it and says why.
 * Check in / no-show release / extend / end early: the same pattern on existing
   meetings (``meeting.checkin``, ``meeting.release``, ``booking.extend``, ``booking.end``).
-* Report an issue: ``issue.report`` with category, text and an optional photo.
+* Report an issue: ``issue.report`` for the room.
 
-The controller runs on the asyncio loop; the queue does its I/O on its own worker
-thread. It never logs personal data: ids, types and counts only.
+It never logs personal data: ids, types and counts only.
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from panel import rules
+from presence.interface import OccupancySource, SimulatedOccupancy
+from sync.events import (
+    BookingCreate,
+    BookingEnd,
+    BookingExtend,
+    MeetingCheckin,
+    MeetingRelease,
+    Payload,
+)
 from sync.queue import EventSink
 from tapin.calendar import CalendarStore, day_bounds, site_day
-from tapin.domain import IssueCategory, Meeting
+from tapin.domain import Meeting
 from tapin.i18n import _
-from tapin.occupancy import OccupancySource, SimulatedOccupancy
+from tapin.pending import ActionError, Lasts, PendingActions
 
-__all__ = ["ActionError", "EventSink", "Notice", "PanelController"]
+__all__ = ["ActionError", "EventSink", "PanelController"]
 
 log = logging.getLogger(__name__)
 
 BOOKED_HERE = "Booked at the panel"
-MAX_TEXT = 1000
-MAX_PHOTO = 1024 * 1024
 
 
-class ActionError(ValueError):
-    """The action is not possible now; the message says why, in words for the screen."""
+class PanelController(PendingActions):
+    """The room panel's actions on one room's meetings."""
 
-
-@dataclass(frozen=True, slots=True)
-class Notice:
-    """A message for the person at the panel."""
-
-    text: str
-    error: bool = False
-    at: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-
-@dataclass
-class _Pending:
-    kind: str
-    meeting_id: str | None
-    undo: Callable[[], None]
-    confirm: Callable[[], None]
-
-
-class PanelController:
     def __init__(
         self,
         calendar: CalendarStore,
@@ -69,31 +56,19 @@ class PanelController:
         clock: Callable[[], datetime],
         room: Callable[[], Any],
         occupancy: OccupancySource | None = None,
+        h24: Callable[[], bool] = lambda: True,
     ) -> None:
+        super().__init__(sink, clock=clock, zone=lambda: calendar.zone, h24=h24)
         self.calendar = calendar
         self.room_id = room_id
-        self.sink = sink
-        self.clock = clock
         self._room = room
         self.occupancy = occupancy or SimulatedOccupancy()
-        self.notices: list[Notice] = []
-        self._listeners: list[Callable[[], None]] = []
-        self._pending: dict[str, _Pending] = {}
         self._released: set[str] = set()
         self._kept: dict[str, datetime] = {}
         self.release_offer: str | None = None
         """The meeting whose empty room is offered for release ("Keep the room?")."""
 
-    # observation ---------------------------------------------------------------------
-
-    def subscribe(self, listener: Callable[[], None]) -> None:
-        self._listeners.append(listener)
-
-    def notify(self, text: str, *, error: bool = False) -> None:
-        """Show a message to the person at the panel (the latest one is shown)."""
-        self.notices = [*self.notices[-4:], Notice(text, error, self.clock().astimezone(UTC))]
-        for listener in list(self._listeners):
-            listener()
+    # what is possible now ------------------------------------------------------------
 
     @property
     def resource(self) -> str:
@@ -126,31 +101,16 @@ class PanelController:
 
     async def _send(
         self,
-        kind: str,
-        payload: dict[str, Any],
+        event: Payload,
         *,
-        meeting_id: str | None,
         undo: Callable[[], None],
-        confirm: Callable[[], None],
+        confirm: Callable[[], None] = lambda: None,
         starts_at: datetime | None = None,
         ends_at: datetime | None = None,
     ) -> str:
-        try:
-            event = await self.sink.enqueue(
-                kind, self.resource, payload, starts_at=starts_at, ends_at=ends_at
-            )
-        except ActionError:
-            undo()
-            raise
-        except Exception:
-            undo()
-            log.exception("could not queue a %s", kind)
-            raise ActionError(
-                _("Could not save this action on the panel; please try again")
-            ) from None
-        self._pending[event.id] = _Pending(kind, meeting_id, undo, confirm)
-        log.info("queued %s %s", kind, event.id)
-        return str(event.id)
+        return await self.send(
+            event, self.resource, undo=undo, confirm=confirm, starts_at=starts_at, ends_at=ends_at
+        )
 
     async def book_now(self, minutes: int, booked_by: str | None = None) -> Meeting:
         if minutes not in self.book_now_choices():
@@ -173,9 +133,7 @@ class PanelController:
             self.notify(_("Booking confirmed"))
 
         await self._send(
-            "booking.create",
-            {"booking_id": booking.id, "booked_by": booked_by, "subject": booking.subject},
-            meeting_id=booking.id,
+            BookingCreate(booking.id, booked_by, booking.subject),
             undo=lambda: self.calendar.undo_local(self.room_id, booking.id),
             confirm=confirm,
             starts_at=booking.start,
@@ -191,9 +149,7 @@ class PanelController:
         self.calendar.put_local(self.room_id, replace(meeting, checked_in=True, pending=True))
 
         await self._send(
-            "meeting.checkin",
-            {"meeting_id": meeting.id, "person_id": person_id},
-            meeting_id=meeting.id,
+            MeetingCheckin(meeting.id, person_id),
             undo=self._restore(meeting.id, had_local),
             confirm=self._settle_local(meeting.id, ""),
         )
@@ -208,9 +164,7 @@ class PanelController:
         longer = replace(meeting, end=meeting.end + timedelta(minutes=minutes), pending=True)
         self.calendar.put_local(self.room_id, longer)
         await self._send(
-            "booking.extend",
-            {"booking_id": meeting.id},
-            meeting_id=meeting.id,
+            BookingExtend(meeting.id),
             undo=self._restore(meeting.id, previous),
             confirm=self._settle_local(meeting.id, _("Extended")),
             starts_at=meeting.start,
@@ -229,9 +183,7 @@ class PanelController:
         else:
             self.calendar.put_local(self.room_id, replace(meeting, end=new_end, pending=True))
         await self._send(
-            "booking.end",
-            {"booking_id": meeting.id},
-            meeting_id=meeting.id,
+            BookingEnd(meeting.id),
             undo=self._restore(meeting.id, previous),
             confirm=self._settle_local(meeting.id, _("The room is free again")),
             starts_at=meeting.start,
@@ -253,16 +205,13 @@ class PanelController:
             previous = self.calendar.local(self.room_id, meeting.id)
             self.calendar.hide_local(self.room_id, meeting.id)
             await self._send(
-                "meeting.release",
-                {"meeting_id": meeting.id, "reason": "no_show"},
-                meeting_id=meeting.id,
+                MeetingRelease(meeting.id, "no_show"),
                 undo=self._restore(meeting.id, previous),
-                confirm=lambda: None,
             )
             log.info("released meeting %s: %s", meeting.id, decision.reason)
             released.append(meeting.id)
         if released:
-            self.notify(_("Nobody checked in: the room was released"))
+            self.notify(_("Nobody checked in: the room was released"), lasts=Lasts.ROOM)
         return released
 
     async def presence_tick(self) -> None:
@@ -291,13 +240,10 @@ class PanelController:
             previous = self.calendar.local(self.room_id, current.id)
             self.calendar.hide_local(self.room_id, current.id)
             await self._send(
-                "meeting.release",
-                {"meeting_id": current.id, "reason": "empty"},
-                meeting_id=current.id,
+                MeetingRelease(current.id, "empty"),
                 undo=self._restore(current.id, previous),
-                confirm=lambda: None,
             )
-            self.notify(_("The room was empty: it has been released"))
+            self.notify(_("The room was empty: it has been released"), lasts=Lasts.ROOM)
 
     def keep(self) -> None:
         """Someone tapped "Keep the room": the emptiness clock starts again."""
@@ -305,57 +251,6 @@ class PanelController:
             self._kept[self.release_offer] = self.clock()
             self.release_offer = None
             self.notify(_("Kept"))
-
-    async def report_issue(
-        self, category: IssueCategory | str, text: str = "", photo: bytes | None = None
-    ) -> str:
-        try:
-            category = IssueCategory(category)
-        except ValueError:
-            raise ActionError(_("Choose what is wrong first")) from None
-        text = text.strip()
-        if len(text) > MAX_TEXT:
-            raise ActionError(
-                _("Please keep the description under {n} characters").format(n=MAX_TEXT)
-            )
-        if photo is not None and len(photo) > MAX_PHOTO:
-            raise ActionError(_("The photo is too large"))
-        payload: dict[str, Any] = {
-            "report_id": f"r-{uuid.uuid4()}",
-            "category": category.value,
-            "text": text,
-        }
-        if photo:
-            payload["photo"] = base64.b64encode(photo).decode("ascii")
-        event_id = await self._send(
-            "issue.report",
-            payload,
-            meeting_id=None,
-            undo=lambda: None,
-            confirm=lambda: self.notify(_("Thank you: facilities has your report")),
-        )
-        self.notify(_("Report saved; it will reach facilities"))
-        return event_id
-
-    # central's answers -------------------------------------------------------------------
-
-    def pending_ids(self) -> list[str]:
-        """Events queued by this panel that central has not answered yet."""
-        return list(self._pending)
-
-    def on_results(self, results: Sequence[Mapping[str, Any]]) -> None:
-        """Central's outcomes for queued events (called by the sync agent or the demo)."""
-        for result in results:
-            pending = self._pending.pop(str(result.get("id")), None)
-            if pending is None:
-                continue
-            if result.get("outcome") in ("applied", "duplicate"):
-                pending.confirm()
-            else:
-                pending.undo()
-                reason = str(result.get("reason") or "central refused it")
-                self.notify(_("Not done: {reason}").format(reason=reason), error=True)
-                log.info("%s rejected by central", pending.kind)
 
     def _restore(self, meeting_id: str, previous: Meeting | None) -> Callable[[], None]:
         def undo() -> None:

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from presence.interface import Occupancy, OccupancyReading
 from tapin.domain import Meeting, Room
-from tapin.occupancy import Occupancy, OccupancyReading
 
 __all__ = [
     "BOOK_NOW_CHOICES",

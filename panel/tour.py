@@ -16,20 +16,16 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from tapin.demo.clock import ManualClock
+from tapin.device.runtime import Runtime
 from tapin.domain import Meeting
-from tapin.runtime import Runtime
 
 __all__ = ["STEPS", "run_tour"]
 
 log = logging.getLogger(__name__)
 
 
-class TourClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
+TourClock = ManualClock[datetime]
 
 
 @dataclass
@@ -179,12 +175,12 @@ def run_tour(runtime: Runtime, room_id: str, out: Path, *, size: tuple[int, int]
 
     from panel.app import PanelApp
     from sync.queue import AsyncSealedQueue
-    from tapin.demo_central import demo_key
-    from tapin.ui.snapshot import grab, write_png
+    from tapin.demo.central import demo_key
+    from tapin.ui.screenshot import grab, write_png
 
     local = datetime.now(runtime.site.timezone).replace(hour=9, minute=20, second=0, microsecond=0)
     base = local.astimezone(UTC)
-    clock = TourClock(base)
+    clock = ManualClock(base)
     runtime.clock = clock
     runtime.calendar.clear()
     out.mkdir(parents=True, exist_ok=True)
@@ -196,7 +192,7 @@ def run_tour(runtime: Runtime, room_id: str, out: Path, *, size: tuple[int, int]
         queue = AsyncSealedQueue(runtime.config.state_dir / "tour-queue.db", key.public_key())
         await queue.open()
         app = PanelApp(runtime, room_id, sink=queue)
-        runtime.demo_seed = None  # the tour sets each day's meetings itself
+        runtime.on_new_day = None  # the tour sets each day's meetings itself
 
         async def walk() -> None:
             await asyncio.sleep(0.3)

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tapin.occupancy import Occupancy
+from presence.config import PresenceSettings
+from presence.interface import Occupancy
 
 __all__ = [
     "BANDS",
     "Estimate",
     "OccupancyEstimator",
-    "PresenceSettings",
     "count_band",
 ]
 
@@ -46,44 +46,6 @@ def count_band(count: int) -> str:
     if count <= 9:
         return "6-9"
     return "10+"
-
-
-@dataclass(frozen=True, slots=True)
-class PresenceSettings:
-    """``[presence]`` in the configuration. Raises :class:`ValueError` when inconsistent."""
-
-    room: str | None = None
-    """The device's own room (or lobby) id, from ``[device]``: the only one it answers for."""
-    tags: frozenset[str] = frozenset()
-    """Registered tag keys (see :func:`presence.beacons.normalise_key`)."""
-    positioning: bool = False
-    """Send the keys of registered tags present to central with each sample."""
-    enter_dbm: int = -75
-    exit_dbm: int = -85
-    smoothing: float = 0.3
-    """EWMA weight of the newest advertisement (0 < smoothing <= 1)."""
-    away_seconds: float = 45.0
-    min_tags: int = 1
-    min_devices: int = 2
-    sample_minutes: int = 15
-
-    def __post_init__(self) -> None:
-        if not -127 < self.exit_dbm <= self.enter_dbm < 21:
-            raise ValueError(
-                f"exit_dbm ({self.exit_dbm}) must be at most enter_dbm ({self.enter_dbm}), "
-                "both between -126 and 20 dBm"
-            )
-        if not 0.0 < self.smoothing <= 1.0:
-            raise ValueError(f"smoothing must be above 0 and at most 1, got {self.smoothing}")
-        if self.away_seconds < 30:
-            raise ValueError(
-                f"away_seconds must be at least 30 (BlueZ scans in ~10 s bursts), "
-                f"got {self.away_seconds}"
-            )
-        if self.min_tags < 1 or self.min_devices < 1:
-            raise ValueError("min_tags and min_devices must be at least 1")
-        if not 1 <= self.sample_minutes <= 60 or 60 % self.sample_minutes:
-            raise ValueError(f"sample_minutes must divide an hour, got {self.sample_minutes}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@
         pseudonym  presence.pseudonym: keyed BLAKE2b of the MAC, key replaced daily
         smooth     presence.occupancy: EWMA RSSI, enter/exit hysteresis, away timeout
 
-    PresencePipeline.reading(room_id) -> tapin.occupancy.OccupancyReading
+    PresencePipeline.reading(room_id) -> presence.interface.OccupancyReading
 
 The raw MAC is used once, to look up or make its pseudonym. It is kept in memory only
 while the device is in range (a MAC -> pseudonym cache pruned with the sources and
@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from presence.beacons import BeaconError, beacon_key
-from presence.occupancy import Estimate, OccupancyEstimator, PresenceSettings, count_band
+from presence.config import PresenceSettings
+from presence.interface import Occupancy, OccupancyReading
+from presence.occupancy import Estimate, OccupancyEstimator, count_band
 from presence.pseudonym import Pseudonymiser
 from presence.types import RawAdvertisement
-from tapin.occupancy import Occupancy, OccupancyReading
 
 __all__ = [
     "SILENT_SECONDS",
@@ -95,7 +96,7 @@ class PresencePipeline:
 
     ``clock`` is monotonic seconds (as in :attr:`RawAdvertisement.at`); ``wall`` gives the
     aware current time for :attr:`OccupancyReading.since`. Implements
-    :class:`tapin.occupancy.OccupancySource`. Not thread-safe: feed it and read it from
+    :class:`presence.interface.OccupancySource`. Not thread-safe: feed it and read it from
     the asyncio loop.
     """
 

@@ -30,13 +30,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from presence.interface import Occupancy, OccupancyReading
 from presence.occupancy import BANDS
+from sync.events import EventType, PresenceSample
 from sync.queue import EventSink
-from tapin.occupancy import Occupancy, OccupancyReading
 
 __all__ = ["EVENT_TYPE", "PresenceSamples", "Sample", "SampleQueue", "SampleSource"]
 
-EVENT_TYPE = "presence.sample"
+EVENT_TYPE: str = EventType.PRESENCE_SAMPLE.value
 MAX_PENDING = 96
 """Finished samples kept while the queue refuses them (a day of 15-minute intervals)."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -66,13 +67,8 @@ class Sample:
     tags: tuple[str, ...] | None = None
 
     def payload(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "occupied_minutes": self.occupied_minutes,
-            "count_band": self.count_band,
-        }
-        if self.tags is not None:
-            body["tags"] = list(self.tags)
-        return body
+        tags = list(self.tags) if self.tags is not None else None
+        return PresenceSample(self.occupied_minutes, self.count_band, tags).payload()
 
 
 @dataclass(slots=True)

@@ -13,7 +13,6 @@ subclass) naming the file and what a technician can do about it.
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -27,6 +26,7 @@ from sync._queue_types import (
     QueueLockedError,
     QueueStorageError,
 )
+from sync.files import write_private
 from sync.wire import SealedEvent
 
 __all__ = ["SCHEMA_VERSION", "QueueStore", "Row"]
@@ -117,12 +117,7 @@ def _create_file(path: Path) -> None:
     if path.exists():
         return
     try:
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600))
-        dir_fd = os.open(parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_private(path, b"", exclusive=True)
     except FileExistsError:
         pass
     except OSError as exc:

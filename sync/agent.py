@@ -1,7 +1,7 @@
 """The sync loop of a device: drain the sealed queue to central, fetch snapshots.
 
 :class:`SyncAgent` does one unit of work per call (``drain`` / ``refresh``); the
-scheduler (APScheduler, in :mod:`tapin.agent`) decides when. It never loses an event:
+scheduler (APScheduler, in :mod:`tapin.device.services`) decides when. It never loses an event:
 
 * a network error, a 5xx or an answer outside the contract puts the batch back to
   pending and backs off (exponential, with jitter);
@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -38,6 +37,7 @@ from typing import Any
 
 from sync.backoff import Backoff
 from sync.client import CentralClient, CentralError, NotAuthorised, Refused, ServerTrouble
+from sync.files import write_private
 from sync.queue import AsyncSealedQueue, Batch
 
 __all__ = ["STATUS_FILE", "SnapshotHandler", "SyncAgent", "SyncStatus", "read_status"]
@@ -310,11 +310,5 @@ class SyncAgent:
         Readers see the old file or the new one, never a part; on failure the old file
         stays and the temporary one is removed. Raises ``OSError``.
         """
-        path = self.state_dir / STATUS_FILE
-        tmp = path.with_suffix(".tmp")
-        try:
-            tmp.write_text(json.dumps(asdict(self.status), indent=2), encoding="utf-8")
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        data = json.dumps(asdict(self.status), indent=2).encode("utf-8")
+        write_private(self.state_dir / STATUS_FILE, data)

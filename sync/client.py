@@ -328,6 +328,7 @@ class CentralClient:
                     "outcome": outcome,
                     "reason": reason[:500] if isinstance(reason, str) else None,
                     "code": code[:100] if isinstance(code, str) else None,
+                    "detail": _detail(item.get("detail")),
                 }
             )
         return clean
@@ -360,3 +361,15 @@ def _valid_etag(value: str | None) -> str | None:
     if value is None or len(value) > _MAX_ETAG or not _ETAG.fullmatch(value):
         return None
     return value
+
+
+def _detail(value: Any) -> dict[str, str] | None:
+    """A rejection's ``detail`` (see :mod:`sync.events`): a few short strings, or ``None``."""
+    if not isinstance(value, dict) or len(value) > 8:
+        return None
+    clean = {
+        k: v
+        for k, v in value.items()
+        if isinstance(k, str) and isinstance(v, str) and len(k) <= 20 and len(v) <= 64
+    }
+    return clean or None

@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
+from sync.files import write_private
+
 __all__ = ["DeviceIdentity", "IdentityError", "load_identity", "new_signing_key", "save_identity"]
 
 _DIR = "credentials"
@@ -57,18 +59,6 @@ def new_signing_key() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Write atomically with mode 0600 from the first byte."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
 def save_identity(state_dir: Path, identity: DeviceIdentity, key: Ed25519PrivateKey) -> Path:
     """Store credentials root-only; returns the credentials directory."""
     folder = state_dir / _DIR
@@ -79,8 +69,8 @@ def save_identity(state_dir: Path, identity: DeviceIdentity, key: Ed25519Private
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    _write_private(folder / _KEY, pem)
-    _write_private(folder / _IDENTITY, json.dumps(asdict(identity), indent=2).encode())
+    write_private(folder / _KEY, pem)
+    write_private(folder / _IDENTITY, json.dumps(asdict(identity), indent=2).encode())
     return folder
 
 

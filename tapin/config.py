@@ -29,16 +29,9 @@ Example (``/etc/tapin/tapin.toml``)::
     sleep_outside_hours = true
     pixel_shift_minutes = 10    # 0: never shift
 
-    [presence]                  # BLE occupancy; see docs/presence.md for the reasons
-    tags = ["ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:7"]   # registered tags
-    positioning = false         # true: send the keys of registered tags present
-    enter_dbm = -75
-    exit_dbm = -85
-    smoothing = 0.3
-    away_seconds = 45
-    min_tags = 1
-    min_devices = 2
-    sample_minutes = 15
+    [presence]                  # BLE occupancy: keys in presence.config, reasons in
+    scan = true                 # docs/presence.md
+    tags = ["ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:7"]
 
 Every problem is reported as :class:`ConfigError` naming the file, the key and what
 is wrong; unknown keys are errors too (a typo must not silently fall back to a
@@ -57,9 +50,9 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from presence.beacons import normalise_key
-from presence.occupancy import PresenceSettings
-from tapin.adminpin import PinHashError, parse_pin_hash
+from presence import config as presence_config
+from presence.config import PresenceSettings
+from tapin.device.adminpin import PinHashError, parse_pin_hash
 
 __all__ = [
     "DEFAULT_PATH",
@@ -123,9 +116,6 @@ class Config:
     admin_pin_hash: str | None = None
     """``[admin] pin_hash``; ``None``: the admin screen cannot be opened."""
     screen: ScreenSettings = field(default_factory=ScreenSettings)
-    presence_scan: bool = False
-    """``[presence] scan``: run the BLE scanner on this device."""
-    presence_adapter: str = "hci0"
     presence: PresenceSettings = field(default_factory=PresenceSettings)
     """``[presence]``; its ``room`` is the device's room (panel) or lobby (kiosk)."""
     source: str = "<defaults>"
@@ -237,27 +227,6 @@ def _flag(value: Any) -> bool:
     return value
 
 
-def _fraction(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
-        raise ValueError(f"must be a number above 0 and at most 1, got {value!r}")
-    return float(value)
-
-
-def _tags(value: Any) -> frozenset[str]:
-    if not isinstance(value, list):
-        raise ValueError('must be a list of tag keys, e.g. ["ibeacon:<uuid>:<major>:<minor>"]')
-    if len(value) > 10_000:
-        raise ValueError(f"at most 10000 tags, got {len(value)}")
-    return frozenset(normalise_key(_text(item)) for item in value)
-
-
-def _sample_minutes(value: Any) -> int:
-    minutes = _whole(1, 60)(value)
-    if 60 % minutes:
-        raise ValueError(f"must divide an hour (1, 2, 3, 5, 10, 15, 20, 30, 60), got {minutes}")
-    return minutes
-
-
 _SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
     "device": {"role": _choice(ROLES), "room": _ident, "lobby": _ident},
     "site": {"timezone": _zone, "locale": _choice(LOCALES)},
@@ -272,19 +241,7 @@ _SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "sleep_outside_hours": _flag,
         "pixel_shift_minutes": _whole(0, 24 * 60),
     },
-    "presence": {
-        "scan": _flag,
-        "adapter": _ident,
-        "tags": _tags,
-        "positioning": _flag,
-        "enter_dbm": _whole(-126, 20),
-        "exit_dbm": _whole(-126, 20),
-        "smoothing": _fraction,
-        "away_seconds": _whole(30, 3600),
-        "min_tags": _whole(1, 1000),
-        "min_devices": _whole(1, 1000),
-        "sample_minutes": _sample_minutes,
-    },
+    "presence": dict(presence_config.KEYS),
 }
 
 
@@ -354,21 +311,17 @@ def _build(values: Mapping[str, Any], source: str, defaults: Mapping[str, Any]) 
         admin_pin_hash=merged.get("admin.pin_hash"),
         screen=screen,
         presence=presence,
-        presence_scan=bool(merged.get("presence.scan", False)),
-        presence_adapter=merged.get("presence.adapter", "hci0"),
         source=source,
     )
 
 
 def _presence(merged: Mapping[str, Any], source: str) -> PresenceSettings:
     given = {
-        key.partition(".")[2]: value
-        for key, value in merged.items()
-        if key.startswith("presence.") and key not in ("presence.scan", "presence.adapter")
+        key.partition(".")[2]: value for key, value in merged.items() if key.startswith("presence.")
     }
     room = merged.get("device.room") if merged["device.role"] == "panel" else None
     try:
-        return PresenceSettings(room=room or merged.get("device.lobby"), **given)
+        return presence_config.build_settings(given, room or merged.get("device.lobby"))
     except ValueError as exc:
         key = "presence.exit_dbm" if "exit_dbm" in str(exc) else "presence"
         raise ConfigError(source, key, str(exc)) from None

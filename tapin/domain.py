@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sync.events import IssueCategory
+
 __all__ = [
     "Booking",
     "Desk",
@@ -44,16 +46,6 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
     RECEPTION = "reception"
     TECHNICIAN = "technician"
-
-
-class IssueCategory(enum.StrEnum):
-    DISPLAY = "display"
-    VIDEO = "video"
-    AUDIO = "audio"
-    CLIMATE = "climate"
-    FURNITURE = "furniture"
-    CLEANING = "cleaning"
-    OTHER = "other"
 
 
 def _require_aware(name: str, value: datetime) -> None:

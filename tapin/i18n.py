@@ -1,4 +1,4 @@
-"""Languages: gettext catalogs (``tapin/locale/<lang>/LC_MESSAGES/tapin.po``) and
+"""Languages: gettext catalogs (``assets/locale/<lang>/LC_MESSAGES/tapin.po``) and
 locale-aware dates.
 
 The device's language comes from its configuration (``[site] locale``: ``en_GB``,
@@ -14,18 +14,19 @@ from __future__ import annotations
 
 import logging
 from datetime import date
-from pathlib import Path
 
 from babel import Locale
 from babel.dates import format_date
 from babel.messages.pofile import read_po
+
+import assets
 
 __all__ = ["LANGUAGES", "_", "current", "format_day", "ngettext", "use"]
 
 log = logging.getLogger(__name__)
 
 LANGUAGES = ("en", "sv")
-_CATALOG_DIR = Path(__file__).with_name("locale")
+_CATALOG_DIR = assets.path("locale")
 
 
 class _State:

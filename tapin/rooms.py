@@ -66,10 +66,10 @@ def _free_until(
     return True, until
 
 
-def _sort_key(free: FreeRoom, here: Room) -> tuple[bool, bool, float, str, str]:
+def _sort_key(free: FreeRoom, here: Room | None) -> tuple[bool, bool, float, str, str]:
     longest_first = -free.free_for.total_seconds() if free.free_for is not None else 0.0
     return (
-        free.room.floor != here.floor,
+        here is not None and free.room.floor != here.floor,
         free.free_until is not None,  # rest of the day first
         longest_first,
         free.room.name.casefold(),
@@ -80,12 +80,13 @@ def _sort_key(free: FreeRoom, here: Room) -> tuple[bool, bool, float, str, str]:
 def free_rooms(
     site: Site,
     availability: Availability,
-    here: Room,
+    here: Room | None,
     now: datetime,
     *,
     min_free: timedelta = MIN_FREE,
 ) -> list[FreeRoom]:
-    """The site's rooms other than ``here`` that are free at ``now``.
+    """The site's rooms other than ``here`` (the panel's room; ``None`` at a kiosk) that
+    are free at ``now``.
 
     Sorted: same floor as ``here`` first, then the longest free (rest of the day
     first), then by name. Rooms whose availability is unknown are not listed, nor
@@ -97,7 +98,7 @@ def free_rooms(
     _, day_end = day_bounds(site_day(now, site.timezone), site.timezone)
     found: list[FreeRoom] = []
     for room in site.rooms:
-        if room.id == here.id or room.id not in availability:
+        if (here is not None and room.id == here.id) or room.id not in availability:
             continue
         free, until = _free_until(availability[room.id], now, day_end)
         if not free:
@@ -136,7 +137,7 @@ class FreeRoomsView:
     """Shown instead of rows: :data:`UNKNOWN` or :data:`NONE_FREE`; else empty."""
 
 
-def _row(free: FreeRoom, here: Room, zone: ZoneInfo, h24: bool) -> FreeRoomRow:
+def _row(free: FreeRoom, here: Room | None, zone: ZoneInfo, h24: bool) -> FreeRoomRow:
     room = free.room
     if free.free_until is None or free.free_for is None:
         text, detail = _("Free for the rest of the day"), ""
@@ -157,14 +158,14 @@ def _row(free: FreeRoom, here: Room, zone: ZoneInfo, h24: bool) -> FreeRoomRow:
         equipment=", ".join(_(item) for item in room.equipment),
         free=text,
         detail=detail,
-        same_floor=room.floor == here.floor,
+        same_floor=here is not None and room.floor == here.floor,
     )
 
 
 def free_rooms_view(
     site: Site,
     availability: Availability | None,
-    here: Room,
+    here: Room | None,
     now: datetime,
     *,
     h24: bool = True,
@@ -175,7 +176,7 @@ def free_rooms_view(
     Never guesses: when the availability of no other room is known (no snapshot yet,
     no connection), it says so instead of calling the rooms free or busy.
     """
-    others = [room for room in site.rooms if room.id != here.id]
+    others = [room for room in site.rooms if here is None or room.id != here.id]
     if availability is None or not any(room.id in availability for room in others):
         return FreeRoomsView(rows=(), more="", message=_(UNKNOWN))
     found = free_rooms(site, availability, here, now)

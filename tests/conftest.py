@@ -44,7 +44,7 @@ def state_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def central(pg_dsn: str, tmp_path: Path) -> Iterator[Any]:
     """A real central: PostgreSQL, migrations, the demo site, uvicorn over TLS."""
-    from tests.e2e.harness import LocalCentral
+    from central.local import LocalCentral
 
     server = LocalCentral(pg_dsn, tmp_path / "central").prepare().start()
     try:

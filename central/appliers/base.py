@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Protocol
 import psycopg
 
 from central.auth import DeviceContext
+from sync.events import MAX_ID, Code
 
 __all__ = [
     "MAX_DURATION",
@@ -50,12 +51,15 @@ MAX_DURATION = timedelta(hours=24)
 
 
 class Rejection(Exception):
-    """Why central refuses one event. ``code`` is machine-readable, ``reason`` human."""
+    """Why central refuses one event: ``code`` (a :class:`sync.events.Code`) is
+    machine-readable, ``reason`` English for logs and technicians, ``detail`` what the
+    device needs to say it in its own language (see :mod:`sync.events`)."""
 
-    def __init__(self, code: str, reason: str) -> None:
+    def __init__(self, code: str, reason: str, detail: dict[str, str] | None = None) -> None:
         super().__init__(reason)
-        self.code = code
+        self.code = str(code)
         self.reason = reason
+        self.detail = detail
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +94,11 @@ class Item:
 
     def time_range(self, max_duration: timedelta = MAX_DURATION) -> tuple[datetime, datetime]:
         if self.starts is None or self.ends is None:
-            raise Rejection("invalid", f"{self.type} needs both starts_at and ends_at")
+            raise Rejection(Code.INVALID, f"{self.type} needs both starts_at and ends_at")
         if self.ends <= self.starts:
-            raise Rejection("invalid", "ends_at must be after starts_at")
+            raise Rejection(Code.INVALID, "ends_at must be after starts_at")
         if self.ends - self.starts > max_duration:
-            raise Rejection("invalid", f"the time range is longer than {_hours(max_duration)}")
+            raise Rejection(Code.INVALID, f"the time range is longer than {_hours(max_duration)}")
         return self.starts, self.ends
 
 
@@ -130,9 +134,9 @@ def parse_time(value: str | None, name: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise Rejection("invalid", f"{name} is not an ISO 8601 time") from None
+        raise Rejection(Code.INVALID, f"{name} is not an ISO 8601 time") from None
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise Rejection("invalid", f"{name} must carry a UTC offset")
+        raise Rejection(Code.INVALID, f"{name} must carry a UTC offset")
     return moment
 
 
@@ -142,11 +146,11 @@ def text_field(payload: dict[str, Any], name: str, limit: int, *, required: bool
     if value is None and not required:
         return ""
     if not isinstance(value, str) or (required and not value.strip()):
-        raise Rejection("invalid", f"payload field {name!r} must be a non-empty string")
+        raise Rejection(Code.INVALID, f"payload field {name!r} must be a non-empty string")
     if len(value) > limit:
-        raise Rejection("invalid", f"payload field {name!r} is longer than {limit} characters")
+        raise Rejection(Code.INVALID, f"payload field {name!r} is longer than {limit} characters")
     if not storable(value):
-        raise Rejection("invalid", f"payload field {name!r} contains unstorable characters")
+        raise Rejection(Code.INVALID, f"payload field {name!r} contains unstorable characters")
     return value
 
 
@@ -157,19 +161,21 @@ def id_field(payload: dict[str, Any], name: str, *, required: bool = True) -> st
         return None
     if (
         not isinstance(value, str)
-        or not 0 < len(value) <= 100
+        or not 0 < len(value) <= MAX_ID
         or not value.isprintable()
         or not storable(value)
         or " " in value
     ):
-        raise Rejection("invalid", f"payload field {name!r} must be an id (1-100 characters)")
+        raise Rejection(
+            Code.INVALID, f"payload field {name!r} must be an id (1-{MAX_ID} characters)"
+        )
     return value
 
 
 def bool_field(payload: dict[str, Any], name: str) -> bool:
     value = payload.get(name)
     if not isinstance(value, bool):
-        raise Rejection("invalid", f"payload field {name!r} must be true or false")
+        raise Rejection(Code.INVALID, f"payload field {name!r} must be true or false")
     return value
 
 
@@ -177,7 +183,7 @@ def int_field(payload: dict[str, Any], name: str, low: int, high: int) -> int:
     value = payload.get(name)
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
         raise Rejection(
-            "invalid", f"payload field {name!r} must be an integer from {low} to {high}"
+            Code.INVALID, f"payload field {name!r} must be an integer from {low} to {high}"
         )
     return value
 
@@ -188,33 +194,35 @@ def b64_field(payload: dict[str, Any], name: str, limit: int) -> bytes | None:
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > (limit * 4) // 3 + 4:
-        raise Rejection("invalid", f"payload field {name!r} is not base64 or exceeds {limit} bytes")
+        raise Rejection(
+            Code.INVALID, f"payload field {name!r} is not base64 or exceeds {limit} bytes"
+        )
     try:
         data = base64.b64decode(value.encode("ascii"), validate=True)
     except (binascii.Error, ValueError, UnicodeEncodeError):
-        raise Rejection("invalid", f"payload field {name!r} is not valid base64") from None
+        raise Rejection(Code.INVALID, f"payload field {name!r} is not valid base64") from None
     if len(data) > limit:
-        raise Rejection("invalid", f"payload field {name!r} exceeds {limit} bytes")
+        raise Rejection(Code.INVALID, f"payload field {name!r} exceeds {limit} bytes")
     return data
 
 
 def require_role(item: Item, ctx: Context, role: str) -> None:
     if ctx.device.role != role:
         what = "room panels" if role == "panel" else "lobby kiosks"
-        raise Rejection("forbidden", f"only {what} may send {item.type} events")
+        raise Rejection(Code.FORBIDDEN, f"only {what} may send {item.type} events")
 
 
 def require_kind(item: Item, kinds: Sequence[str]) -> None:
     if item.kind not in kinds:
         allowed = " or ".join(f"{k}:<id>" for k in kinds)
-        raise Rejection("invalid", f"{item.type} needs a resource of the form {allowed}")
+        raise Rejection(Code.INVALID, f"{item.type} needs a resource of the form {allowed}")
 
 
 def require_own_scope(item: Item, ctx: Context) -> None:
     """The event must concern the device's own room (panel) or lobby (kiosk)."""
     if item.resource != ctx.device.scope_resource:
         raise Rejection(
-            "forbidden",
+            Code.FORBIDDEN,
             f"this device may send {item.type} only for {ctx.device.scope_resource}, "
             f"not {item.resource}",
         )

@@ -28,6 +28,7 @@ from central.appliers.base import (
     span,
     text_field,
 )
+from sync.events import MAX_SUBJECT, Code, ConflictWith, EventType
 
 __all__ = ["BookingCreate", "BookingEnd", "BookingExtend"]
 
@@ -48,15 +49,16 @@ async def lock_rooms(conn: psycopg.AsyncConnection, ctx: Context, room_ids: Sequ
         ctx.locked_rooms.update(todo)
 
 
-async def conflict_reason(
+async def conflict(
     conn: psycopg.AsyncConnection,
     ctx: Context,
     item: Item,
     start: datetime,
     end: datetime,
     booking_id: str | None = None,
-) -> str:
-    """Say what occupies ``item``'s resource between ``start`` and ``end``."""
+) -> Rejection:
+    """A ``conflict`` naming what occupies ``item``'s resource between ``start`` and
+    ``end``, with its times in ``detail`` for the device's own words."""
     noun = "room" if item.kind == "room" else "desk"
     if item.kind == "room":
         cur = await conn.execute(
@@ -66,7 +68,11 @@ async def conflict_reason(
         )
         row = await cur.fetchone()
         if row is not None:
-            return f"the {noun} is booked in the calendar from {span(row[0], row[1], ctx)}"
+            return Rejection(
+                Code.CONFLICT,
+                f"the {noun} is booked in the calendar from {span(row[0], row[1], ctx)}",
+                _times(ConflictWith.CALENDAR, row[0], row[1]),
+            )
     cur = await conn.execute(
         "SELECT lower(during), upper(during) FROM bookings WHERE resource = %s"
         " AND status <> 'released' AND during && tstzrange(%s, %s) AND id IS DISTINCT FROM %s"
@@ -75,8 +81,20 @@ async def conflict_reason(
     )
     row = await cur.fetchone()
     if row is not None:
-        return f"the {noun} is already booked from {span(row[0], row[1], ctx)}"
-    return f"the {noun} was booked by someone else for an overlapping time"
+        return Rejection(
+            Code.CONFLICT,
+            f"the {noun} is already booked from {span(row[0], row[1], ctx)}",
+            _times(ConflictWith.BOOKING, row[0], row[1]),
+        )
+    return Rejection(
+        Code.CONFLICT,
+        f"the {noun} was booked by someone else for an overlapping time",
+        {"with": ConflictWith.BOOKING},
+    )
+
+
+def _times(what: ConflictWith, start: datetime, end: datetime) -> dict[str, str]:
+    return {"with": what.value, "start": start.isoformat(), "end": end.isoformat()}
 
 
 _INSERT = """
@@ -96,14 +114,14 @@ RETURNING id
 
 
 def _id_used(item: Item) -> Rejection:
-    return Rejection("invalid", f"booking id {item.values['id']} is already used")
+    return Rejection(Code.INVALID, f"booking id {item.values['id']} is already used")
 
 
 class BookingCreate:
     """Payload ``{booking_id, booked_by?, subject?}``; clear ``resource``, ``starts_at``,
     ``ends_at``. Panels book their own room; kiosks any room or desk of their site."""
 
-    type: ClassVar[str] = "booking.create"
+    type: ClassVar[str] = EventType.BOOKING_CREATE
 
     def check(self, item: Item, ctx: Context) -> None:
         _check_scope(item, ctx)
@@ -111,7 +129,7 @@ class BookingCreate:
         item.values = {
             "id": id_field(item.payload, "booking_id"),
             "by": id_field(item.payload, "booked_by", required=False),
-            "subject": text_field(item.payload, "subject", 200, required=False),
+            "subject": text_field(item.payload, "subject", MAX_SUBJECT, required=False),
             "start": start,
             "end": end,
         }
@@ -147,8 +165,7 @@ class BookingCreate:
         cur = await conn.execute("SELECT 1 FROM bookings WHERE id = %s", [item.values["id"]])
         if await cur.fetchone() is not None:
             return _id_used(item)
-        reason = await conflict_reason(conn, ctx, item, item.values["start"], item.values["end"])
-        return Rejection("conflict", reason)
+        return await conflict(conn, ctx, item, item.values["start"], item.values["end"])
 
 
 async def _load(
@@ -163,21 +180,21 @@ async def _load(
     )
     row = await cur.fetchone()
     if row is None:
-        raise Rejection("not_found", f"booking {booking_id} is unknown at this site")
+        raise Rejection(Code.NOT_FOUND, f"booking {booking_id} is unknown at this site")
     if row[0] != item.resource:
-        raise Rejection("invalid", f"booking {booking_id} is for {row[0]}, not {item.resource}")
+        raise Rejection(Code.INVALID, f"booking {booking_id} is for {row[0]}, not {item.resource}")
     return row[1], row[2], row[3]
 
 
 class BookingExtend:
     """Payload ``{booking_id}``; clear ``ends_at`` is the new end (``starts_at`` ignored)."""
 
-    type: ClassVar[str] = "booking.extend"
+    type: ClassVar[str] = EventType.BOOKING_EXTEND
 
     def check(self, item: Item, ctx: Context) -> None:
         _check_scope(item, ctx)
         if item.ends is None:
-            raise Rejection("invalid", "booking.extend needs ends_at (the new end)")
+            raise Rejection(Code.INVALID, "booking.extend needs ends_at (the new end)")
         item.values = {"id": id_field(item.payload, "booking_id"), "end": item.ends}
 
     async def apply(
@@ -195,11 +212,11 @@ class BookingExtend:
         start, end, status = await _load(conn, ctx, item)
         new_end: datetime = item.values["end"]
         if status != "active":
-            raise Rejection("state", f"booking {item.values['id']} has already {status}")
+            raise Rejection(Code.STATE, f"booking {item.values['id']} has already {status}")
         if new_end <= end:
             return  # already at least that long: nothing to do
         if new_end - start > MAX_DURATION:
-            raise Rejection("invalid", "a booking cannot be longer than 24 hours")
+            raise Rejection(Code.INVALID, "a booking cannot be longer than 24 hours")
         if item.kind == "room":
             await lock_rooms(conn, ctx, [item.rid])
             cur = await conn.execute(
@@ -208,7 +225,7 @@ class BookingExtend:
                 [item.rid, end, new_end],
             )
             if await cur.fetchone() is not None:
-                raise Rejection("conflict", await conflict_reason(conn, ctx, item, end, new_end))
+                raise await conflict(conn, ctx, item, end, new_end)
         try:
             async with conn.transaction():
                 await conn.execute(
@@ -216,8 +233,7 @@ class BookingExtend:
                     [new_end, item.values["id"]],
                 )
         except errors.ExclusionViolation:
-            reason = await conflict_reason(conn, ctx, item, end, new_end, item.values["id"])
-            raise Rejection("conflict", reason) from None
+            raise await conflict(conn, ctx, item, end, new_end, item.values["id"]) from None
 
 
 class BookingEnd:
@@ -227,7 +243,7 @@ class BookingEnd:
     booking changes nothing.
     """
 
-    type: ClassVar[str] = "booking.end"
+    type: ClassVar[str] = EventType.BOOKING_END
 
     def check(self, item: Item, ctx: Context) -> None:
         _check_scope(item, ctx)

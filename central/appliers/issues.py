@@ -18,10 +18,11 @@ from central.appliers.base import (
     require_own_scope,
     text_field,
 )
+from sync.events import ISSUE_CATEGORIES, MAX_ISSUE_TEXT, Code, EventType
 
 __all__ = ["CATEGORIES", "IssueReport"]
 
-CATEGORIES = ("display", "video", "audio", "climate", "furniture", "cleaning", "other")
+CATEGORIES = ISSUE_CATEGORIES
 _MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"))
 
 _INSERT = """
@@ -43,14 +44,14 @@ def _photo_type(photo: bytes) -> str:
     for magic, mime in _MAGIC:
         if photo.startswith(magic):
             return mime
-    raise Rejection("invalid", "the photo must be a JPEG or PNG image")
+    raise Rejection(Code.INVALID, "the photo must be a JPEG or PNG image")
 
 
 class IssueReport:
     """Payload ``{report_id, category, text?, photo? (base64 JPEG/PNG), reporter_id?}``;
     clear ``resource`` is a room, desk or lobby (a panel: its own room only)."""
 
-    type: ClassVar[str] = "issue.report"
+    type: ClassVar[str] = EventType.ISSUE_REPORT
 
     def check(self, item: Item, ctx: Context) -> None:
         require_kind(item, ("room", "desk", "lobby"))
@@ -58,12 +59,12 @@ class IssueReport:
             require_own_scope(item, ctx)
         category = item.payload.get("category")
         if category not in CATEGORIES:
-            raise Rejection("invalid", f"category must be one of {', '.join(CATEGORIES)}")
+            raise Rejection(Code.INVALID, f"category must be one of {', '.join(CATEGORIES)}")
         photo = b64_field(item.payload, "photo", ctx.max_photo_bytes)
         item.values = {
             "id": id_field(item.payload, "report_id"),
             "category": category,
-            "text": text_field(item.payload, "text", 2000, required=False),
+            "text": text_field(item.payload, "text", MAX_ISSUE_TEXT, required=False),
             "photo": photo,
             "photo_type": _photo_type(photo) if photo else None,
             "reporter": id_field(item.payload, "reporter_id", required=False),
@@ -98,4 +99,4 @@ class IssueReport:
 
 
 def _id_used(item: Item) -> Rejection:
-    return Rejection("invalid", f"report id {item.values['id']} is already used")
+    return Rejection(Code.INVALID, f"report id {item.values['id']} is already used")

@@ -23,6 +23,7 @@ from central.appliers.base import (
     require_role,
     text_field,
 )
+from sync.events import RELEASE_REASONS, Code, EventType, StateReason
 
 __all__ = ["MeetingCheckin", "MeetingRelease"]
 
@@ -43,8 +44,6 @@ _TARGETS = (
     ),
 )
 
-RELEASE_REASONS = ("no_show", "ended_early")
-
 
 def _check(item: Item, ctx: Context) -> None:
     require_role(item, ctx, "panel")
@@ -62,7 +61,7 @@ async def _target(
         if row is not None:
             return kind, row[0], row[1], row[2]
     raise Rejection(
-        "not_found", f"meeting {item.values['id']} is not in the calendar of {item.resource}"
+        Code.NOT_FOUND, f"meeting {item.values['id']} is not in the calendar of {item.resource}"
     )
 
 
@@ -86,7 +85,7 @@ class MeetingCheckin:
     """Payload ``{meeting_id, person_id?}``; clear ``resource`` is the panel's room and
     ``created_at`` the check-in time. Checking in twice changes nothing."""
 
-    type: ClassVar[str] = "meeting.checkin"
+    type: ClassVar[str] = EventType.MEETING_CHECKIN
 
     def check(self, item: Item, ctx: Context) -> None:
         _check(item, ctx)
@@ -105,9 +104,10 @@ class MeetingCheckin:
         kind, released_at, _, checked_in_at = await _target(conn, item)
         if released_at is not None:
             raise Rejection(
-                "state",
+                Code.STATE,
                 f"meeting {item.values['id']} was released at {_at(released_at, ctx)}"
                 " because nobody checked in",
+                {"why": StateReason.RELEASED, "at": released_at.isoformat()},
             )
         if checked_in_at is not None:
             return
@@ -120,16 +120,16 @@ class MeetingCheckin:
 
 
 class MeetingRelease:
-    """Payload ``{meeting_id, reason?}`` (``no_show`` by default, or ``ended_early``);
+    """Payload ``{meeting_id, reason?}`` (one of ``RELEASE_REASONS``, ``no_show`` by default);
     ``created_at`` is the release time. The room must allow auto-release."""
 
-    type: ClassVar[str] = "meeting.release"
+    type: ClassVar[str] = EventType.MEETING_RELEASE
 
     def check(self, item: Item, ctx: Context) -> None:
         _check(item, ctx)
         reason = text_field(item.payload, "reason", 20, required=False) or "no_show"
         if reason not in RELEASE_REASONS:
-            raise Rejection("invalid", f"reason must be one of {', '.join(RELEASE_REASONS)}")
+            raise Rejection(Code.INVALID, f"reason must be one of {', '.join(RELEASE_REASONS)}")
         item.values = {"id": id_field(item.payload, "meeting_id"), "reason": reason}
 
     async def apply(
@@ -143,12 +143,17 @@ class MeetingRelease:
             return
         if checked_in_at is not None:
             raise Rejection(
-                "state",
+                Code.STATE,
                 f"someone checked in to meeting {item.values['id']} at "
                 f"{_at(checked_in_at, ctx)}; it stays booked",
+                {"why": StateReason.CHECKED_IN, "at": checked_in_at.isoformat()},
             )
         if not auto_release and item.values["reason"] == "no_show":
-            raise Rejection("state", f"{item.resource} does not release meetings automatically")
+            raise Rejection(
+                Code.STATE,
+                f"{item.resource} does not release meetings automatically",
+                {"why": StateReason.NO_AUTO_RELEASE},
+            )
         column = "meeting_id" if kind == "meeting" else "booking_id"
         params = {"room": item.rid, "id": item.values["id"], "at": item.created}
         await conn.execute(

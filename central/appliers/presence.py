@@ -7,7 +7,6 @@ Counts only, never identities: ``count_band`` is a coarse band such as ``"0"``,
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import ClassVar
@@ -22,10 +21,10 @@ from central.appliers.base import (
     require_own_scope,
     text_field,
 )
+from sync.events import COUNT_BAND, Code, EventType
 
 __all__ = ["PresenceSample"]
 
-_BAND = re.compile(r"^(0|[1-9][0-9]{0,3}(-[1-9][0-9]{0,3}|\+)?)$")
 _MAX_INTERVAL = timedelta(hours=24)
 
 _INSERT = """
@@ -40,15 +39,15 @@ class PresenceSample:
     """Payload ``{occupied_minutes, count_band}``; clear ``starts_at``/``ends_at`` are the
     interval and ``resource`` the device's own room or lobby."""
 
-    type: ClassVar[str] = "presence.sample"
+    type: ClassVar[str] = EventType.PRESENCE_SAMPLE
 
     def check(self, item: Item, ctx: Context) -> None:
         require_own_scope(item, ctx)
         start, end = item.time_range(_MAX_INTERVAL)
         minutes = math.ceil((end - start).total_seconds() / 60)
         band = text_field(item.payload, "count_band", 12)
-        if not _BAND.match(band):
-            raise Rejection("invalid", "count_band must look like '0', '3', '1-2' or '10+'")
+        if not COUNT_BAND.match(band):
+            raise Rejection(Code.INVALID, "count_band must look like '0', '3', '1-2' or '10+'")
         item.values = {
             "start": start,
             "end": end,

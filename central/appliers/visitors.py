@@ -24,6 +24,7 @@ from central.appliers.base import (
     require_role,
     text_field,
 )
+from sync.events import MAX_COMPANY, MAX_EMAIL, MAX_NAME, Code, EventType
 
 __all__ = ["VisitorSignin", "VisitorSignout"]
 
@@ -53,19 +54,19 @@ class VisitorSignin:
     """Payload ``{visitor_id, name, company?, email?, host_id, accepted_terms}``; the
     visitor must have accepted the terms. ``created_at`` is the sign-in time."""
 
-    type: ClassVar[str] = "visitor.signin"
+    type: ClassVar[str] = EventType.VISITOR_SIGNIN
 
     def check(self, item: Item, ctx: Context) -> None:
         _check(item, ctx)
-        email = text_field(item.payload, "email", 254, required=False).strip()
+        email = text_field(item.payload, "email", MAX_EMAIL, required=False).strip()
         if email and ("@" not in email or " " in email):
-            raise Rejection("invalid", "payload field 'email' is not an email address")
+            raise Rejection(Code.INVALID, "payload field 'email' is not an email address")
         if not bool_field(item.payload, "accepted_terms"):
-            raise Rejection("invalid", "the visitor did not accept the visitor terms")
+            raise Rejection(Code.INVALID, "the visitor did not accept the visitor terms")
         item.values = {
             "id": id_field(item.payload, "visitor_id"),
-            "name": text_field(item.payload, "name", 200).strip(),
-            "company": text_field(item.payload, "company", 200, required=False).strip(),
+            "name": text_field(item.payload, "name", MAX_NAME).strip(),
+            "company": text_field(item.payload, "company", MAX_COMPANY, required=False).strip(),
             "email": email,
             "host": id_field(item.payload, "host_id"),
         }
@@ -104,14 +105,14 @@ class VisitorSignin:
 
 
 def _id_used(item: Item) -> Rejection:
-    return Rejection("invalid", f"visitor id {item.values['id']} is already used")
+    return Rejection(Code.INVALID, f"visitor id {item.values['id']} is already used")
 
 
 class VisitorSignout:
     """Payload ``{visitor_id}``; ``created_at`` is the sign-out time. Any kiosk of the
     site may sign a visitor out; signing out twice changes nothing."""
 
-    type: ClassVar[str] = "visitor.signout"
+    type: ClassVar[str] = EventType.VISITOR_SIGNOUT
 
     def check(self, item: Item, ctx: Context) -> None:
         _check(item, ctx)
@@ -135,6 +136,6 @@ class VisitorSignout:
             )
             if await cur.fetchone() is None:
                 rejected[item.index] = Rejection(
-                    "not_found", f"visitor {item.values['id']} never signed in at this site"
+                    Code.NOT_FOUND, f"visitor {item.values['id']} never signed in at this site"
                 )
         return rejected

@@ -12,10 +12,10 @@ from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, St
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import Screen
 
-from panel.screens.dialogs import ChoiceDialog
 from panel.status_model import StatusView
 from tapin.i18n import _
 from tapin.ui import widgets  # noqa: F401  (registers StatusIcon and Timeline with the Factory)
+from tapin.ui.screens.dialogs import ChoiceDialog
 
 __all__ = ["AgendaRow", "StatusScreen"]
 
@@ -118,11 +118,11 @@ class StatusScreen(Screen):
 
     def _book(self, minutes: int) -> None:
         ctx = self.ctx
-        room = ctx.runtime.room(ctx.room_id)
+        room = ctx.runtime.room(ctx.room)
         if not room.ask_booker:
             ctx.run(ctx.controller.book_now(minutes))
             return
-        from panel.screens.who import WhoDialog
+        from tapin.ui.screens.who import WhoDialog
 
         self.who = WhoDialog(
             ctx.runtime.directory,

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-from tapin.ui.snapshot import png_bytes
+from tapin.ui.screenshot import png_bytes
 
 __all__ = ["Camera", "CameraError", "SimulatedCamera", "V4L2Camera"]
 

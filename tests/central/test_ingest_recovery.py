@@ -39,7 +39,7 @@ async def test_a_database_error_rejects_only_its_event(
     panel = await world.enroll(room="r1")
     results = await world.send(panel, *_samples(panel, ["1", "99", "2"]))
     assert [r["outcome"] for r in results] == ["applied", "rejected", "applied"]
-    assert results[1]["code"] == "invalid"
+    assert results[1]["code"] == "storage"
     assert "22012" in results[1]["reason"]
     assert await world.count("presence_samples") == 2
     assert await world.count("applied_events") == 3

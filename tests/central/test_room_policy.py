@@ -3,7 +3,7 @@
 Rooms carry ask-the-booker, presence check-in and the empty-room offer/release timings;
 people carry a badge id, unique per site, that only the directory snapshot sends and
 only for visible people. The demo seed gives central the demo device's values, and
-they survive the trip central snapshot -> ``tapin.snapshots``.
+they survive the trip central snapshot -> ``tapin.device.snapshots``.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from central import init_db
 from central.directory import upsert_people, upsert_rooms
 from central.migrate import applied_versions, migrations
 from central.seed import seed_demo
-from tapin.demo import demo_site
+from tapin.demo.site import demo_site
+from tapin.device.snapshots import parse_directory, parse_rooms
 from tapin.domain import Person, Room, Visibility
-from tapin.snapshots import parse_directory, parse_rooms
 from tests.central.conftest import NOW, World
 
 
@@ -203,9 +203,9 @@ def test_0004_applies_on_an_existing_0003_database(
         conn.execute("INSERT INTO rooms (id, site_id, name) VALUES ('old', 's', 'Old')")
         conn.execute("INSERT INTO people (id, site_id, name) VALUES ('p-old', 's', 'Old')")
 
-    assert init_db(pg_dsn) == [4]
+    assert init_db(pg_dsn) == [4, 5]
     assert init_db(pg_dsn) == []
-    assert applied_versions(pg_dsn) == [1, 2, 3, 4]
+    assert applied_versions(pg_dsn) == [1, 2, 3, 4, 5]
     with psycopg.connect(pg_dsn) as conn:
         room = conn.execute(
             "SELECT ask_booker, presence_checkin, empty_offer, empty_release FROM rooms"

@@ -26,9 +26,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from central.local import LocalCentral
 from sync.identity import load_identity
 from sync.queue import QueueCounts, SealedQueue
-from tests.e2e.harness import LocalCentral
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
 

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
+from central.local import Device, LocalCentral
 from sync.agent import SyncAgent
 from sync.client import CentralClient, NotAuthorised
 from sync.identity import load_identity
 from sync.queue import AsyncSealedQueue, SealedQueue
 from tests.e2e.conftest import count
-from tests.e2e.harness import Device, LocalCentral
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
 
@@ -257,7 +257,7 @@ async def test_tls_is_verified_against_the_organisations_ca(
 def test_enrollment_code_is_single_use_and_errors_are_clear(
     central: LocalCentral, tmp_path: Path
 ) -> None:
-    from tests.e2e.harness import tapin
+    from central.local import tapin
 
     code = central.enroll_code(room="aurora")
     first = tmp_path / "d1"
@@ -283,7 +283,7 @@ def test_enrollment_code_is_single_use_and_errors_are_clear(
 
 async def test_snapshots_reach_memory_with_etags(central: LocalCentral) -> None:
     from tapin.config import load_config
-    from tapin.runtime import empty_runtime
+    from tapin.device.runtime import empty_runtime
 
     device = central.enroll("panel", room="aurora")
     runtime = empty_runtime(load_config(device.config))
@@ -312,9 +312,9 @@ async def test_snapshots_reach_memory_with_etags(central: LocalCentral) -> None:
 async def test_forget_person_purges_the_devices_memory_in_one_sync(
     central: LocalCentral,
 ) -> None:
-    from tapin.agent import open_device_sync
     from tapin.config import load_config
-    from tapin.runtime import empty_runtime
+    from tapin.device.runtime import empty_runtime
+    from tapin.device.services import open_device_sync
 
     device = central.enroll("panel", room="aurora")
     config = load_config(device.config)

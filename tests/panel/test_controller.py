@@ -11,23 +11,16 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from panel.controller import BOOKED_HERE, ActionError, PanelController
+from presence.interface import Occupancy, OccupancyReading, SimulatedOccupancy
 from sync.queue import AsyncSealedQueue
 from sync.wire import open_epoch_key, open_payload
 from tapin.calendar import CalendarStore
+from tapin.demo.clock import ManualClock
 from tapin.domain import Meeting, Room
-from tapin.occupancy import Occupancy, OccupancyReading, SimulatedOccupancy
 
 Z = ZoneInfo("Europe/Stockholm")
 KEY = X25519PrivateKey.generate()
 ROOM = Room(id="aurora", name="Aurora", floor=3, capacity=8)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def t(h: int, m: int = 0) -> datetime:
@@ -52,7 +45,7 @@ async def setup(tmp_path: Path):
             )
         ],
     )
-    clock = Clock(t(9, 7))
+    clock = ManualClock(t(9, 7))
     occupancy = SimulatedOccupancy()
     controller = PanelController(
         calendar, "aurora", queue, clock=clock, room=lambda: ROOM, occupancy=occupancy
@@ -99,13 +92,22 @@ async def test_rejected_booking_is_undone_and_explained(setup) -> None:
                 "id": row.id,
                 "outcome": "rejected",
                 "reason": "the room is booked in the calendar from 09:15 to 09:45",
+                "code": "conflict",
+                "detail": {
+                    "with": "calendar",
+                    "start": t(9, 15).isoformat(),
+                    "end": t(9, 45).isoformat(),
+                },
             }
         ]
     )
     assert booking.id not in {m.id for m in controller.meetings()}
     assert controller.calendar.status("aurora", clock()).state == "free"
-    assert controller.notices[-1].error
-    assert "booked in the calendar" in controller.notices[-1].text
+    rejected = controller.rejected
+    assert rejected is not None and rejected.kind == "booking.create"
+    assert rejected.words == "The room is booked in the calendar from 09:15 to 09:45"
+    controller.acknowledge()
+    assert controller.rejected is None
 
 
 async def test_book_now_refuses_what_the_rules_refuse(setup) -> None:
@@ -180,10 +182,12 @@ async def test_extend_and_end_early(setup) -> None:
 async def test_report_issue_is_sealed_with_text_and_photo(setup) -> None:
     controller, queue, _, _ = setup
     with pytest.raises(ActionError, match="Choose"):
-        await controller.report_issue("teleporter")
+        await controller.report_issue(controller.resource, "teleporter")
     with pytest.raises(ActionError, match="under 1000"):
-        await controller.report_issue("audio", "x" * 1001)
-    await controller.report_issue("display", "  HDMI 2 dead  ", b"\x89PNG fake")
+        await controller.report_issue(controller.resource, "audio", "x" * 1001)
+    await controller.report_issue(
+        controller.resource, "display", "  HDMI 2 dead  ", b"\x89PNG fake"
+    )
     ((kind, payload),) = await opened(queue)
     assert kind == "issue.report" and payload["category"] == "display"
     assert payload["text"] == "HDMI 2 dead" and payload["photo"]

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from presence.occupancy import BANDS, OccupancyEstimator, PresenceSettings, count_band
+from presence.config import PresenceSettings
+from presence.interface import Occupancy
+from presence.occupancy import BANDS, OccupancyEstimator, count_band
 from tapin.config import Config, ConfigError, load_config
-from tapin.occupancy import Occupancy
 
 # central/appliers/presence.py accepts count_band values matching this:
 CENTRAL_BAND = re.compile(r"^(0|[1-9][0-9]{0,3}(-[1-9][0-9]{0,3}|\+)?)$")

@@ -11,12 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from presence.beacons import APPLE, EDDYSTONE_UUID
-from presence.occupancy import PresenceSettings
+from presence.config import PresenceSettings
+from presence.interface import Occupancy, OccupancyReading, OccupancySource
 from presence.pipeline import SILENT_SECONDS, PresencePipeline
 from presence.pseudonym import DAY, Pseudonymiser
 from presence.samples import PresenceSamples
 from presence.types import RawAdvertisement
-from tapin.occupancy import Occupancy, OccupancyReading, OccupancySource
+from tapin.demo.clock import ManualClock
 
 SITE = uuid.UUID("f7826da6-4fa2-4e98-8024-bc5b71e0893e")
 TAG = f"ibeacon:{SITE}:1:7"
@@ -28,15 +29,7 @@ def ibeacon(minor: int = 7) -> dict[int, bytes]:
     return {APPLE: b"\x02\x15" + SITE.bytes + b"\x00\x01" + minor.to_bytes(2, "big") + b"\xc5"}
 
 
-class Clock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def make(clock: Clock, **changes: object) -> PresencePipeline:
+def make(clock: ManualClock[float], **changes: object) -> PresencePipeline:
     base: dict[str, object] = {"room": "aurora", "tags": frozenset({TAG})}
     base.update(changes)
     return PresencePipeline(
@@ -47,17 +40,17 @@ def make(clock: Clock, **changes: object) -> PresencePipeline:
     )
 
 
-def adv(clock: Clock, mac: str, rssi: int = -60, **data: object) -> RawAdvertisement:
+def adv(clock: ManualClock[float], mac: str, rssi: int = -60, **data: object) -> RawAdvertisement:
     return RawAdvertisement(mac, rssi, at=clock.now, **data)  # type: ignore[arg-type]
 
 
 def test_it_is_an_occupancy_source() -> None:
-    source: OccupancySource = make(Clock())
+    source: OccupancySource = make(ManualClock(1000.0))
     assert source.reading("aurora") == OccupancyReading()  # never heard anything: unknown
 
 
 def test_a_registered_tag_is_identified_by_its_key_not_its_mac() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     p = make(clock)
     p.feed(adv(clock, MACS[0], manufacturer_data=ibeacon()))
     p.feed(adv(clock, MACS[1], manufacturer_data=ibeacon()))  # the tag changed its address
@@ -69,7 +62,7 @@ def test_a_registered_tag_is_identified_by_its_key_not_its_mac() -> None:
 
 
 def test_unregistered_beacons_and_phones_are_only_counted() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     p = make(clock)
     p.feed(adv(clock, MACS[0], manufacturer_data=ibeacon(minor=8)))  # not registered
     assert p.reading("aurora").state is Occupancy.VACANT
@@ -83,7 +76,7 @@ def test_unregistered_beacons_and_phones_are_only_counted() -> None:
 
 
 def test_malformed_frames_are_counted_not_fatal(caplog: pytest.LogCaptureFixture) -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     p = make(clock)
     with caplog.at_level(logging.DEBUG):
         p.feed(adv(clock, MACS[0], manufacturer_data={APPLE: b"\x02\x15\x00"}))
@@ -94,7 +87,7 @@ def test_malformed_frames_are_counted_not_fatal(caplog: pytest.LogCaptureFixture
 
 
 def test_unusable_rssi_is_ignored() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     p = make(clock)
     for rssi in (127, -127, 50):
         p.feed(adv(clock, MACS[0], rssi=rssi))
@@ -102,7 +95,7 @@ def test_unusable_rssi_is_ignored() -> None:
 
 
 def test_other_rooms_and_a_silent_scanner_read_unknown() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     p = make(clock)
     p.feed(adv(clock, MACS[0], manufacturer_data=ibeacon()))
     assert p.reading("borealis") == OccupancyReading()
@@ -114,7 +107,7 @@ def test_other_rooms_and_a_silent_scanner_read_unknown() -> None:
 
 
 def test_since_is_when_the_room_became_occupied() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     p = make(clock)
     p.feed(adv(clock, MACS[0], rssi=-95))
     assert p.reading("aurora").state is Occupancy.VACANT
@@ -127,7 +120,7 @@ def test_since_is_when_the_room_became_occupied() -> None:
 
 
 def test_key_rotation_gives_new_pseudonyms_and_forgets_the_macs() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     p = make(clock)
     clock.now += DAY - 10
     p.feed(adv(clock, MACS[0]))
@@ -143,7 +136,7 @@ def test_key_rotation_gives_new_pseudonyms_and_forgets_the_macs() -> None:
 
 
 def test_memory_stays_flat_under_2000_rotating_addresses() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     p = make(clock)
     peak_sources = peak_macs = 0
     for i in range(2000):  # a new random address every 0.5 s, heard 4 times
@@ -160,7 +153,7 @@ def test_memory_stays_flat_under_2000_rotating_addresses() -> None:
 
 
 def test_snapshot_is_sorted_and_shows_tags_by_key() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     p = make(clock)
     p.feed(adv(clock, MACS[0], rssi=-70, manufacturer_data=ibeacon()))
     p.feed(adv(clock, MACS[1], rssi=-50))
@@ -191,7 +184,7 @@ def test_snapshot_is_sorted_and_shows_tags_by_key() -> None:
 def test_any_advertisement_is_taken_without_raising(
     stream: list[tuple[str, int, dict[int, bytes], dict[str, bytes], float]],
 ) -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     p = make(clock)
     for mac, rssi, manufacturer, service, dt in stream:
         clock.now += dt
@@ -204,7 +197,7 @@ def test_any_advertisement_is_taken_without_raising(
 
 async def test_no_raw_mac_anywhere(caplog: pytest.LogCaptureFixture) -> None:
     """Known MACs fed in never come out: not in logs, snapshots, reprs or samples."""
-    clock = Clock()
+    clock = ManualClock(1000.0)
     p = make(clock, positioning=True)
     samples = PresenceSamples(p, {"aurora": "room:aurora"}, positioning=True)
     sent: list[object] = []

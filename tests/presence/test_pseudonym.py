@@ -9,16 +9,9 @@ import logging
 import pytest
 
 from presence.pseudonym import DAY, Pseudonymiser
+from tapin.demo.clock import ManualClock
 
 MAC = "C4:7A:11:22:33:44"
-
-
-class Clock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def counting_entropy() -> tuple[list[bytes], object]:
@@ -34,7 +27,7 @@ def counting_entropy() -> tuple[list[bytes], object]:
 
 
 def test_same_mac_same_day_gives_the_same_pseudonym() -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     names = Pseudonymiser(clock)
     first = names.pseudonym(MAC)
     clock.now += DAY - 1
@@ -47,13 +40,13 @@ def test_same_mac_same_day_gives_the_same_pseudonym() -> None:
 
 def test_it_is_keyed_blake2b_of_the_mac() -> None:
     made, entropy = counting_entropy()
-    names = Pseudonymiser(Clock(), entropy=entropy)  # type: ignore[arg-type]
+    names = Pseudonymiser(ManualClock(1000.0), entropy=entropy)  # type: ignore[arg-type]
     expected = hashlib.blake2b(MAC.encode(), key=made[0], digest_size=8).hexdigest()
     assert names.pseudonym(MAC) == expected
 
 
 def test_after_a_day_the_key_and_the_pseudonym_change(caplog: pytest.LogCaptureFixture) -> None:
-    clock = Clock()
+    clock = ManualClock(1000.0)
     names = Pseudonymiser(clock)
     first = names.pseudonym(MAC)
     assert names.epoch == 0 and names.rotates_at == clock.now + DAY
@@ -68,18 +61,20 @@ def test_after_a_day_the_key_and_the_pseudonym_change(caplog: pytest.LogCaptureF
 
 
 def test_rotation_overwrites_the_old_key() -> None:
-    names = Pseudonymiser(Clock(), entropy=lambda n: b"\x07" * n)
+    names = Pseudonymiser(ManualClock(1000.0), entropy=lambda n: b"\x07" * n)
     old = names._key
     names.rotate()
     assert bytes(old) == bytes(32) and names._key is not old
 
 
 def test_two_processes_never_share_a_key() -> None:
-    assert Pseudonymiser(Clock()).pseudonym(MAC) != Pseudonymiser(Clock()).pseudonym(MAC)
+    assert Pseudonymiser(ManualClock(1000.0)).pseudonym(MAC) != Pseudonymiser(
+        ManualClock(1000.0)
+    ).pseudonym(MAC)
 
 
 def test_no_mac_and_no_key_in_repr() -> None:
-    names = Pseudonymiser(Clock(), entropy=lambda n: b"\xab" * n)
+    names = Pseudonymiser(ManualClock(1000.0), entropy=lambda n: b"\xab" * n)
     names.pseudonym(MAC)
     text = repr(names) + str(names)
     assert MAC not in text and MAC.lower() not in text and "abab" not in text
@@ -88,6 +83,6 @@ def test_no_mac_and_no_key_in_repr() -> None:
 
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError):
-        Pseudonymiser(Clock(), period=0)
+        Pseudonymiser(ManualClock(1000.0), period=0)
     with pytest.raises(ValueError):
-        Pseudonymiser(Clock(), entropy=lambda n: b"short")
+        Pseudonymiser(ManualClock(1000.0), entropy=lambda n: b"short")

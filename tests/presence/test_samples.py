@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from presence.interface import Occupancy, OccupancyReading, SimulatedOccupancy
 from presence.samples import EVENT_TYPE, MAX_PENDING, PresenceSamples, Sample
 from sync.queue import AsyncSealedQueue
-from tapin.occupancy import Occupancy, OccupancyReading, SimulatedOccupancy
 
 T0 = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
 OCCUPIED = OccupancyReading(Occupancy.OCCUPIED, "3-5", 0.8)

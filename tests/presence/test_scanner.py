@@ -428,7 +428,8 @@ def _cli_command() -> list[str]:
         isinstance(choices := getattr(a, "choices", None), dict) and "presence" in choices
         for a in parser._actions
     )
-    return [sys.executable, "-m", "tapin" if wired else "tapin.cli_presence"]
+    assert wired, "tapin presence scan is not in the command table"
+    return [sys.executable, "-m", "tapin"]
 
 
 async def _run(

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from presence.occupancy import PresenceSettings
+from presence.config import PresenceSettings
+from presence.interface import Occupancy
+from presence.service import PresenceService
 from sync.queue import AsyncSealedQueue
 from sync.wire import open_epoch_key, open_payload
-from tapin.occupancy import Occupancy
-from tapin.sensing import PresenceService
 from tests.presence.bluez_sim import BlueZSim
 from tests.presence.test_scanner import until
 

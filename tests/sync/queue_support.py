@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,23 +13,14 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from sync.queue import Batch
 from sync.wire import SealedEvent, open_epoch_key, open_payload
+from tapin.demo.clock import ManualClock
 
 START = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
 
-@dataclass
-class Clock:
-    """A clock the test moves by hand; every call can be recorded with its thread."""
-
-    now: datetime = START
-    calls: list[int] = field(default_factory=list)
-
-    def __call__(self) -> datetime:
-        self.calls.append(threading.get_ident())
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
+def queue_clock(now: datetime = START) -> ManualClock[datetime]:
+    """A clock the test moves by hand; every call records its thread."""
+    return ManualClock(now, record=True)
 
 
 def central_open(batch: Batch, event: SealedEvent, private_key: X25519PrivateKey) -> dict[str, Any]:

@@ -362,10 +362,10 @@ async def test_a_failed_status_write_keeps_the_old_file_and_does_not_crash(
         def disk_full(src: object, dst: object) -> None:
             raise OSError(28, "No space left on device")
 
-        monkeypatch.setattr("sync.agent.os.replace", disk_full)
+        monkeypatch.setattr("sync.files.os.replace", disk_full)
         with pytest.raises(OSError):
             agent.write_status()
-        assert not (state_dir / "status.tmp").exists()
+        assert [p.name for p in state_dir.iterdir() if p.name.endswith(".tmp")] == []
         await agent.queue.enqueue("issue.report", "room:aurora", {"text": "x"})
         assert await agent.drain() == 1  # the status write fails inside: no crash
         assert (state_dir / STATUS_FILE).read_text(encoding="utf-8") == before

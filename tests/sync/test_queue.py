@@ -27,7 +27,8 @@ from sync.queue import (
     QueueStorageError,
     SealedQueue,
 )
-from tests.sync.queue_support import START, Clock, central_open, raw_db
+from tapin.demo.clock import ManualClock
+from tests.sync.queue_support import START, central_open, queue_clock, raw_db
 
 
 @pytest.fixture
@@ -41,12 +42,14 @@ def path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock[datetime]:
+    return queue_clock()
 
 
 @pytest.fixture
-def queue(path: Path, central: X25519PrivateKey, clock: Clock) -> Iterator[SealedQueue]:
+def queue(
+    path: Path, central: X25519PrivateKey, clock: ManualClock[datetime]
+) -> Iterator[SealedQueue]:
     with SealedQueue(path, central.public_key(), clock=clock) as q:
         yield q
 
@@ -237,7 +240,9 @@ def test_rows_show_routing_state_and_reason_never_the_payload(queue: SealedQueue
         queue.rows(["delivered"])
 
 
-def test_counts_name_the_oldest_pending_event(queue: SealedQueue, clock: Clock) -> None:
+def test_counts_name_the_oldest_pending_event(
+    queue: SealedQueue, clock: ManualClock[datetime]
+) -> None:
     assert queue.counts().oldest_pending is None
     _enqueue(queue, 1)
     clock.advance(timedelta(minutes=5))
@@ -246,7 +251,7 @@ def test_counts_name_the_oldest_pending_event(queue: SealedQueue, clock: Clock) 
 
 
 def test_purge_deletes_undelivered_events_older_than_90_days_and_logs_the_count(
-    queue: SealedQueue, clock: Clock, caplog: pytest.LogCaptureFixture
+    queue: SealedQueue, clock: ManualClock[datetime], caplog: pytest.LogCaptureFixture
 ) -> None:
     old = [
         queue.enqueue("visitor.sign_in", "lobby:main", {"name": "Ada Lovelace"}).id
@@ -266,7 +271,9 @@ def test_purge_deletes_undelivered_events_older_than_90_days_and_logs_the_count(
     assert queue.purge_expired() == 0
 
 
-def test_purge_leaves_events_in_flight_to_their_upload(queue: SealedQueue, clock: Clock) -> None:
+def test_purge_leaves_events_in_flight_to_their_upload(
+    queue: SealedQueue, clock: ManualClock[datetime]
+) -> None:
     _enqueue(queue, 2)
     queue.take_batch(1)
     clock.advance(timedelta(days=100))
@@ -397,7 +404,7 @@ def test_an_unreadable_row_is_quarantined_not_sent(path: Path, central: X25519Pr
 
 
 async def test_async_queue_runs_every_call_on_one_worker_thread(
-    path: Path, central: X25519PrivateKey, clock: Clock
+    path: Path, central: X25519PrivateKey, clock: ManualClock[datetime]
 ) -> None:
     async with AsyncSealedQueue(path, central.public_key(), clock=clock) as q:
         events = await asyncio.gather(

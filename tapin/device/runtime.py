@@ -1,0 +1,104 @@
+"""The device runtime the UI is a view of: configuration, site, calendar, directory.
+
+The runtime holds only memory. On a device the sync layer fills it from central's
+snapshots; the demo (:mod:`tapin.demo`) fills it with its own site and builds each
+day's meetings through :attr:`Runtime.on_new_day`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from tapin.calendar import CalendarStore, Directory, site_day
+from tapin.config import Config
+from tapin.device.snapshots import (
+    SnapshotError,
+    parse_availability,
+    parse_calendar,
+    parse_directory,
+    parse_rooms,
+)
+from tapin.domain import Room, Site
+
+__all__ = ["Runtime", "empty_runtime", "utc_now"]
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    config: Config
+    site: Site
+    calendar: CalendarStore
+    directory: Directory
+    clock: Callable[[], datetime] = utc_now
+    demo: bool = False
+    """The built-in demo site (no central): rooms are known, not placeholders."""
+    on_new_day: Callable[[Runtime, date, datetime], None] | None = None
+    """Called by :meth:`tick` when the site's day changes (the demo builds its day)."""
+    availability: dict[str, tuple[tuple[datetime, datetime], ...]] | None = None
+    """Busy intervals of every room of the site today (central's ``availability``
+    snapshot, or the demo's); ``None`` until known. No subjects, no people."""
+    sync_status: Any = None
+    """The sync agent's :class:`sync.agent.SyncStatus` when a device syncs (read-only
+    here: the UI shows "offline — N changes waiting" from it)."""
+    _day: date | None = field(default=None, repr=False)
+
+    @property
+    def h24(self) -> bool:
+        return self.config.uses_24h_clock
+
+    def room(self, room_id: str) -> Room:
+        """The room, or a placeholder named by its id when the site is not known yet."""
+        try:
+            return self.site.room(room_id)
+        except KeyError:
+            if self.demo:
+                raise
+            return Room(id=room_id, name=room_id, floor=0, capacity=0)
+
+    def apply_snapshot(self, kind: str, data: object) -> None:
+        """Take a snapshot from central into memory; a malformed one is logged and
+        ignored, keeping what we had (the log names the kind, never the content)."""
+        try:
+            if kind == "rooms":
+                site = parse_rooms(data)
+                self.site = site
+                self.calendar.zone = site.timezone
+            elif kind == "directory":
+                self.directory.replace(parse_directory(data))
+            elif kind == "availability":
+                self.availability = parse_availability(data)
+            elif kind == "calendar" and self.config.room is not None:
+                self.calendar.replace_room(self.config.room, parse_calendar(data, self.config.room))
+        except SnapshotError as exc:
+            log.warning("ignored a malformed %s snapshot from central: %s", kind, exc)
+
+    def forget_person(self, person_id: str) -> None:
+        """Central's "forget this person": purge every cached trace from memory."""
+        self.directory.forget(person_id)
+        self.calendar.forget_person(person_id)
+
+    def tick(self) -> datetime:
+        """Advance to now; at the site's midnight :attr:`on_new_day` runs."""
+        now = self.clock()
+        day = site_day(now, self.site.timezone)
+        if day != self._day:
+            self._day = day
+            if self.on_new_day is not None:
+                self.on_new_day(self, day, now)
+        return now
+
+
+def empty_runtime(config: Config, *, clock: Callable[[], datetime] = utc_now) -> Runtime:
+    """A runtime that knows nothing yet: the calendar arrives from central."""
+    site = Site(id="", name="", timezone=config.timezone)
+    return Runtime(config, site, CalendarStore(site.timezone), Directory(), clock)
