@@ -6,15 +6,14 @@ from pathlib import Path
 from typing import Any
 
 from kivy.clock import Clock
-from kivy.factory import Factory
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
-from kivy.uix.screenmanager import Screen
 
 from panel.status_model import StatusView
 from tapin.i18n import _
 from tapin.ui import widgets  # noqa: F401  (registers StatusIcon and Timeline with the Factory)
+from tapin.ui.kit import DestructiveButton, PrimaryButton, SecondaryButton, TapinScreen
 from tapin.ui.screens.dialogs import ChoiceDialog
 
 __all__ = ["AgendaRow", "StatusScreen"]
@@ -32,6 +31,13 @@ ACTION_LABELS = {
     "find": "Find room",
     "report": "Report",
 }
+ACTION_ROLES = {
+    "keep": PrimaryButton,
+    "checkin": PrimaryButton,
+    "book": PrimaryButton,
+    "end": DestructiveButton,  # asks first (a choice dialog)
+}
+"""The role of each action's button; the others are secondary."""
 MAX_AGENDA_ROWS = 4
 MAX_AGENDA_ROWS_PORTRAIT = 3
 
@@ -44,10 +50,8 @@ class AgendaRow(BoxLayout):
     unit = NumericProperty(1.0)
 
 
-class StatusScreen(Screen):
+class StatusScreen(TapinScreen):
     view: StatusView | None = ObjectProperty(None, allownone=True)
-    unit = NumericProperty(1.0)
-    portrait = BooleanProperty(False)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -71,7 +75,8 @@ class StatusScreen(Screen):
         bar.clear_widgets()
         for name in actions[:4]:
             size = 19 if len(actions) < 4 else 16
-            button = Factory.PanelButton(text=_(ACTION_LABELS[name]), font_size=self.unit * size)
+            role = ACTION_ROLES.get(name, SecondaryButton)
+            button = role(text=_(ACTION_LABELS[name]), unit=self.unit, font_units=size)
             button.action = name
             button.bind(on_release=lambda b: self.act(b.action))
             bar.add_widget(button)
@@ -106,6 +111,7 @@ class StatusScreen(Screen):
                 lambda _v: ctx.run(controller.end_now()),
                 detail=_("The room becomes free for others."),
                 cancel=_("Keep the room"),
+                destructive=True,
             )
         elif name == "checkin":
             ctx.run(controller.check_in())
@@ -139,6 +145,7 @@ class StatusScreen(Screen):
         *,
         detail: str = "",
         cancel: str = "",
+        destructive: bool = False,
     ) -> None:
         self.dialog = ChoiceDialog(
             title,
@@ -147,6 +154,7 @@ class StatusScreen(Screen):
             detail=detail,
             unit=self.unit,
             cancel_text=cancel or _("Cancel"),
+            destructive=destructive,
         )
         self.dialog.open()
 

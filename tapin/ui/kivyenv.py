@@ -6,7 +6,8 @@ Kivy reads its settings from environment variables at import time. For Tapin:
   device must not grow files nobody reads);
 * command-line arguments are ours, not Kivy's;
 * without a display (no ``DISPLAY`` / ``WAYLAND_DISPLAY``) SDL renders offscreen with
-  Mesa, so screenshots and tests work on a server.
+  Mesa, so screenshots and tests work on a server;
+* Tapin's own font, Inter (``assets/fonts``), is every label's default.
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["has_display", "prepare_kivy"]
+import assets
+
+__all__ = ["FONT", "has_display", "prepare_kivy"]
+
+FONT = "Inter"
+"""Every label's font (``assets/fonts``): full Latin, Nordic names included."""
 
 
 def has_display() -> bool:
@@ -42,6 +48,8 @@ def prepare_kivy(kivy_home: Path, size: tuple[int, int], *, offscreen: bool) -> 
         os.environ.setdefault("KIVY_WINDOW", "sdl2")
     from kivy.config import Config
 
+    regular, bold = (str(assets.path("fonts", f"Inter-{w}.otf")) for w in ("Regular", "Bold"))
+    Config.set("kivy", "default_font", repr([FONT, regular, regular, bold, bold]))
     Config.set("graphics", "width", str(size[0]))
     Config.set("graphics", "height", str(size[1]))
     Config.set("graphics", "resizable", "0")

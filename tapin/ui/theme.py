@@ -6,7 +6,7 @@ background they sit on; :func:`contrast` computes it and the tests check every p
 
 from __future__ import annotations
 
-__all__ = ["PALETTE", "STATE_COLOURS", "contrast", "rgba"]
+__all__ = ["PALETTE", "ROLE_COLOURS", "STATE_COLOURS", "contrast", "rgba"]
 
 PALETTE = {
     "ink": "#FFFFFF",
@@ -26,6 +26,23 @@ PALETTE = {
     "button_ink": "#14181F",
     "notice": "#1F4E79",
     "error": "#8E1B1B",
+    # button roles (tapin.ui.kit)
+    "primary_bg": "#FFFFFF",
+    "primary_down": "#C9D2DC",
+    "primary_ink": "#14181F",
+    "secondary_bg": "#3A4350",
+    "secondary_down": "#5A6677",
+    "destructive_bg": "#A4262C",
+    "destructive_down": "#7A1C21",
+    "cancel_ink": "#D7DEE6",
+}
+
+ROLE_COLOURS = {
+    # role: (background, pressed background, text); cancel has no background
+    "primary": ("primary_bg", "primary_down", "primary_ink"),
+    "secondary": ("secondary_bg", "secondary_down", "ink"),
+    "destructive": ("destructive_bg", "destructive_down", "ink"),
+    "cancel": ("", "", "cancel_ink"),
 }
 
 STATE_COLOURS = {

@@ -32,12 +32,12 @@ from kivy.properties import (
     StringProperty,
 )
 from kivy.uix.boxlayout import BoxLayout
-from kivy.uix.screenmanager import Screen
 
 import tapin
 from tapin.i18n import _
 from tapin.timefmt import clock as format_clock
 from tapin.ui.context import ScreenContext
+from tapin.ui.kit import TapinScreen
 
 __all__ = [
     "AdminRow",
@@ -233,12 +233,10 @@ class AdminSection(BoxLayout):
 SyncNow = Callable[[], Awaitable[Any]]
 
 
-class AdminScreen(Screen):
+class AdminScreen(TapinScreen):
     """``name`` is ``admin``. Refreshes every 2 s while shown; closes itself after two
     minutes without a touch."""
 
-    unit = NumericProperty(1.0)
-    portrait = BooleanProperty(False)
     """Taller than wide: one column of sections, the buttons at the bottom."""
     counts = ListProperty([0, 0, 0, 0])
     sync_result = StringProperty("")

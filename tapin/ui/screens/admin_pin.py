@@ -17,12 +17,12 @@ from kivy.clock import Clock, ClockEvent
 from kivy.graphics import Color, Ellipse, Line
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
-from kivy.uix.screenmanager import Screen
 from kivy.uix.widget import Widget
 
 from tapin.device.adminpin import MAX_DIGITS, MIN_DIGITS, PinGuard, PinLocked, describe_wait
 from tapin.i18n import _, ngettext
 from tapin.ui.context import ScreenContext
+from tapin.ui.kit import TapinScreen
 
 __all__ = ["AdminPinScreen", "PinDots"]
 
@@ -80,12 +80,10 @@ class PinDots(Widget):
                     Line(circle=(cx, cy, radius - 1), width=1.6)
 
 
-class AdminPinScreen(Screen):
+class AdminPinScreen(TapinScreen):
     """``name`` is ``admin_pin``. ``guard`` is ``None`` when no PIN is configured: the
     prompt then says admin is not set up, and the keypad stays off."""
 
-    unit = NumericProperty(1.0)
-    portrait = BooleanProperty(False)
     """Taller than wide: title and message on top, keypad below, Cancel at the bottom."""
     pad = NumericProperty(24.0)
     gap = NumericProperty(28.0)

@@ -14,11 +14,11 @@ from kivy.clock import Clock, ClockEvent
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
-from kivy.uix.screenmanager import Screen
 
 from tapin import timefmt
 from tapin.rooms import FreeRoomsView, free_rooms_view
 from tapin.ui.context import ScreenContext
+from tapin.ui.kit import TapinScreen
 
 __all__ = ["FindRoomScreen", "FreeRoomItem"]
 
@@ -39,11 +39,9 @@ class FreeRoomItem(BoxLayout):
     portrait = BooleanProperty(False)
 
 
-class FindRoomScreen(Screen):
+class FindRoomScreen(TapinScreen):
     view: FreeRoomsView | None = ObjectProperty(None, allownone=True)
     clock_text = StringProperty("")
-    unit = NumericProperty(1.0)
-    portrait = BooleanProperty(False)
 
     def __init__(self, ctx: ScreenContext, **kwargs: Any) -> None:
         kwargs.setdefault("name", "find_room")

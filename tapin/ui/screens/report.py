@@ -30,15 +30,14 @@ from kivy.properties import (
     ObjectProperty,
     StringProperty,
 )
-from kivy.uix.screenmanager import Screen
 from kivy.uix.textinput import TextInput
-from kivy.uix.togglebutton import ToggleButton
 
 from tapin.domain import IssueCategory
 from tapin.hardware.camera import CameraError
 from tapin.i18n import _
 from tapin.pending import MAX_PHOTO, ActionError
 from tapin.ui.context import ScreenContext
+from tapin.ui.kit import TapinScreen, TapinToggle
 
 __all__ = [
     "CATEGORY_WORDS",
@@ -108,9 +107,8 @@ class ReportTextInput(TextInput):
             self.text = cleaned
 
 
-class CategoryButton(ToggleButton):
+class CategoryButton(TapinToggle):
     category = StringProperty("")
-    unit = NumericProperty(1.0)
 
 
 def _thumbnail(photo: bytes) -> Texture | None:
@@ -123,7 +121,7 @@ def _thumbnail(photo: bytes) -> Texture | None:
         return None
 
 
-class ReportScreen(Screen):
+class ReportScreen(TapinScreen):
     category = StringProperty("")
     """The chosen :class:`IssueCategory` value; empty until one is tapped."""
     count_text = StringProperty(f"0/{MAX_CHARS}")
@@ -138,8 +136,6 @@ class ReportScreen(Screen):
     typing = BooleanProperty(False)
     """The field has an on-screen keyboard docked under it: the category grid folds away
     so that the field stays above the keyboard (Kivy docks it over the lower half)."""
-    unit = NumericProperty(1.0)
-    portrait = BooleanProperty(False)
 
     def __init__(self, ctx: ScreenContext, **kwargs: Any) -> None:
         kwargs.setdefault("name", "report")

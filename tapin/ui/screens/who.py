@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kivy.factory import Factory
 from kivy.lang import Builder
 from kivy.properties import NumericProperty, StringProperty
 from kivy.uix.modalview import ModalView
@@ -19,6 +18,7 @@ from kivy.uix.modalview import ModalView
 from tapin.calendar import Directory
 from tapin.domain import Person
 from tapin.i18n import _
+from tapin.ui.kit import SecondaryButton
 
 __all__ = ["WhoDialog"]
 
@@ -48,8 +48,12 @@ class WhoDialog(ModalView):
         self.buttons = {}
         self.message = ""
         for person in self.directory.search(text, MAX_MATCHES):
-            button = Factory.PanelButton(
-                text=person.name, font_size=self.unit * 18, size_hint_y=None, height=self.unit * 52
+            button = SecondaryButton(
+                text=person.name,
+                unit=self.unit,
+                font_units=18,
+                size_hint_y=None,
+                height=self.unit * 52,
             )
             button.bind(on_release=lambda _b, p=person: self.choose(p))
             box.add_widget(button)

@@ -237,8 +237,10 @@ def test_large_screen_keeps_the_layout(panel: Panel, tmp_path: Path) -> None:
     frame = panel.render(tmp_path / "find_room_1280.png")
     assert (frame.width, frame.height) == (1280, 800)
     back = find_room.ids.back
-    x, y = back.to_window(*back.center)
-    assert frame.pixel(int(x), int(800 - y))[:3] == (0x3A, 0x43, 0x50)  # the Back button
+    x, y = back.to_window(back.x + 4, back.center_y)
+    # Back is a cancel: words on the screen's background, no button face
+    assert frame.pixel(int(x), int(800 - y))[:3] == (0x14, 0x18, 0x1F)
+    assert back.role == "cancel" and back.texture_size[0] <= back.width
 
 
 def test_text_colours_are_readable() -> None:
