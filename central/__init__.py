@@ -4,19 +4,20 @@ Devices enroll, download snapshots (rooms, desks, directory, a room's calendar,
 free/busy) and upload sealed events, which central applies exactly once. See
 ``docs/central.md`` and ``central/openapi.yaml``.
 
-Exceptions::
+Exceptions (named apart from the devices' ``sync.client.CentralError`` — "talking to
+central failed" — and ``tapin.config.ConfigError``: one name, one meaning)::
 
-    CentralError
+    ServerError
      ├── BadRequest (ValueError)            400
      │    └── PayloadTooLarge               413
-     ├── Unauthorized (PermissionError)     401
+     ├── NotAuthorised (PermissionError)    401
      ├── Forbidden (PermissionError)        403
      │    └── EnrollmentError
      ├── NotFound (LookupError)             404
      ├── ServiceBusy                        503
      ├── DatabaseUnavailable (ConnectionError) 503
      ├── MigrationError
-     └── ConfigError (ValueError)
+     └── SettingsError (ValueError)
           └── KeyFileError
 
 Public surface: the names in ``__all__``; modules are private. Everything but the
@@ -31,17 +32,17 @@ from typing import TYPE_CHECKING, Any
 
 from central.errors import (
     BadRequest,
-    CentralError,
-    ConfigError,
     DatabaseUnavailable,
     EnrollmentError,
     Forbidden,
     KeyFileError,
     MigrationError,
+    NotAuthorised,
     NotFound,
     PayloadTooLarge,
+    ServerError,
     ServiceBusy,
-    Unauthorized,
+    SettingsError,
 )
 
 if TYPE_CHECKING:
@@ -84,8 +85,6 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BadRequest",
-    "CentralError",
-    "ConfigError",
     "DatabaseUnavailable",
     "EnrollmentCode",
     "EnrollmentError",
@@ -94,11 +93,13 @@ __all__ = [
     "KeyFileError",
     "Limits",
     "MigrationError",
+    "NotAuthorised",
     "NotFound",
     "PayloadTooLarge",
     "SeedReport",
+    "ServerError",
     "ServiceBusy",
-    "Unauthorized",
+    "SettingsError",
     "create_app",
     "create_enrollment_code",
     "forget_person",

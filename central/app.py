@@ -29,14 +29,14 @@ from central.auth import DeviceContext, authenticate
 from central.batch import EpochKeys, Limits
 from central.db import open_pool
 from central.enroll import enroll_device
-from central.errors import CentralError, NotFound
+from central.errors import NotFound, ServerError
 from central.ingest import ingest
 from central.keys import public_bytes
 from central.web import (
     DateAndErrors,
     etag_matches,
-    handle_central_error,
     handle_http_exception,
+    handle_server_error,
     read_json,
 )
 
@@ -203,7 +203,7 @@ def create_app(
         ],
         middleware=[Middleware(DateAndErrors)],
         exception_handlers={
-            CentralError: handle_central_error,
+            ServerError: handle_server_error,
             HTTPException: handle_http_exception,
         },
         lifespan=lifespan,

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from central.errors import Unauthorized
+from central.errors import NotAuthorised
 
 __all__ = [
     "DeviceContext",
@@ -70,28 +70,28 @@ SELECT id, site_id, scope_kind, scope_id, role, revoked_at, timezone FROM found
 
 
 def bearer_token(header: str | None) -> str:
-    """The token of an ``Authorization: Bearer <token>`` header. Raises :class:`Unauthorized`."""
+    """The token of an ``Authorization: Bearer <token>`` header. Raises :class:`NotAuthorised`."""
     if not header:
-        raise Unauthorized("this request needs an 'Authorization: Bearer <token>' header")
+        raise NotAuthorised("this request needs an 'Authorization: Bearer <token>' header")
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token or len(token) > 200:
-        raise Unauthorized("the Authorization header must be 'Bearer <token>'")
+        raise NotAuthorised("the Authorization header must be 'Bearer <token>'")
     return token
 
 
 async def authenticate(conn: psycopg.AsyncConnection, header: str | None) -> DeviceContext:
     """The device a bearer token belongs to; refreshes its ``last_seen_at``.
 
-    Raises :class:`Unauthorized` for a missing, unknown or revoked token.
+    Raises :class:`NotAuthorised` for a missing, unknown or revoked token.
     """
     token = bearer_token(header)
     async with conn.transaction():
         cur = await conn.execute(_LOOKUP, [hash_secret(token)])
         row = await cur.fetchone()
     if row is None:
-        raise Unauthorized("unknown device token; enroll the device again")
+        raise NotAuthorised("unknown device token; enroll the device again")
     device_id, site_id, scope_kind, scope_id, role, revoked_at, timezone = row
     if revoked_at is not None:
-        raise Unauthorized(f"device {device_id} was revoked; enroll it again with a new code")
+        raise NotAuthorised(f"device {device_id} was revoked; enroll it again with a new code")
     return DeviceContext(device_id, site_id, scope_kind, scope_id, role, ZoneInfo(timezone))

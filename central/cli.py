@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from central.errors import CentralError, ConfigError, DatabaseUnavailable
+from central.errors import DatabaseUnavailable, ServerError, SettingsError
 
 __all__ = ["add_parser", "main"]
 
@@ -113,22 +113,22 @@ def _fail(message: str, status: int) -> int:
 
 def _dsn(args: argparse.Namespace) -> str:
     if not args.dsn:
-        raise ConfigError(f"no database: pass --dsn or set {DSN_ENV}")
+        raise SettingsError(f"no database: pass --dsn or set {DSN_ENV}")
     return str(args.dsn)
 
 
 def _key_path(args: argparse.Namespace) -> str:
     if not args.key_file:
-        raise ConfigError(f"no key file: pass --key-file or set {KEY_ENV}")
+        raise SettingsError(f"no key file: pass --key-file or set {KEY_ENV}")
     return str(args.key_file)
 
 
 def _guarded(action: Callable[[], int]) -> int:
     try:
         return action()
-    except (DatabaseUnavailable, ConfigError) as exc:
+    except (DatabaseUnavailable, SettingsError) as exc:
         return _fail(exc.detail, 2)
-    except CentralError as exc:
+    except ServerError as exc:
         return _fail(exc.detail, 1)
 
 
@@ -265,11 +265,11 @@ def _serve(args: argparse.Namespace) -> int:
         from central.migrate import applied_versions, migrations
 
         if bool(args.cert) != bool(args.key):
-            raise ConfigError("give both --cert and --key for TLS, or neither")
+            raise SettingsError("give both --cert and --key for TLS, or neither")
         dsn = _dsn(args)
         key = load_private_key(_key_path(args))
         if len(applied_versions(dsn)) < len(migrations()):
-            raise ConfigError("the database schema is not up to date; run `init-db` first")
+            raise SettingsError("the database schema is not up to date; run `init-db` first")
         tls = bool(args.cert)
         if not tls:
             print("central: serving plain HTTP; devices need TLS in front", file=sys.stderr)

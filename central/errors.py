@@ -1,4 +1,4 @@
-"""Central's exception tree. Every error central raises on purpose is a :class:`CentralError`.
+"""Central's exception tree. Every error central raises on purpose is a :class:`ServerError`.
 
 Each HTTP-facing error carries the status it maps to and a short machine ``error`` code;
 its message is the human ``detail``. Messages never carry personal data.
@@ -8,21 +8,21 @@ from __future__ import annotations
 
 __all__ = [
     "BadRequest",
-    "CentralError",
-    "ConfigError",
     "DatabaseUnavailable",
     "EnrollmentError",
     "Forbidden",
     "KeyFileError",
     "MigrationError",
+    "NotAuthorised",
     "NotFound",
     "PayloadTooLarge",
+    "ServerError",
     "ServiceBusy",
-    "Unauthorized",
+    "SettingsError",
 ]
 
 
-class CentralError(Exception):
+class ServerError(Exception):
     """Root of central's errors. ``status`` is the HTTP status it maps to."""
 
     status = 500
@@ -33,7 +33,7 @@ class CentralError(Exception):
         self.detail = detail
 
 
-class BadRequest(CentralError, ValueError):
+class BadRequest(ServerError, ValueError):
     """The request body or query is malformed."""
 
     status = 400
@@ -51,14 +51,14 @@ class PayloadTooLarge(BadRequest):
         self.limit = limit
 
 
-class Unauthorized(CentralError, PermissionError):
+class NotAuthorised(ServerError, PermissionError):
     """Missing, unknown or revoked device credentials."""
 
     status = 401
     error = "unauthorized"
 
 
-class Forbidden(CentralError, PermissionError):
+class Forbidden(ServerError, PermissionError):
     """The device is known but the resource is outside its scope."""
 
     status = 403
@@ -71,26 +71,26 @@ class EnrollmentError(Forbidden):
     error = "enrollment_refused"
 
 
-class NotFound(CentralError, LookupError):
+class NotFound(ServerError, LookupError):
     status = 404
     error = "not_found"
 
 
-class ServiceBusy(CentralError):
+class ServiceBusy(ServerError):
     """Contention (deadlocks, lock timeouts) persisted after retries: retry later."""
 
     status = 503
     error = "busy"
 
 
-class DatabaseUnavailable(CentralError, ConnectionError):
+class DatabaseUnavailable(ServerError, ConnectionError):
     """PostgreSQL cannot be reached."""
 
     status = 503
     error = "database_unavailable"
 
 
-class MigrationError(CentralError):
+class MigrationError(ServerError):
     """A schema migration failed or the migration files are inconsistent."""
 
     def __init__(self, version: int, detail: str) -> None:
@@ -98,11 +98,11 @@ class MigrationError(CentralError):
         self.version = version
 
 
-class ConfigError(CentralError, ValueError):
+class SettingsError(ServerError, ValueError):
     """Central was started or called with unusable settings."""
 
 
-class KeyFileError(ConfigError):
+class KeyFileError(SettingsError):
     """Central's private key file is missing, unreadable, malformed or too open."""
 
     def __init__(self, path: str, problem: str) -> None:

@@ -15,14 +15,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from central.errors import BadRequest, CentralError, PayloadTooLarge
+from central.errors import BadRequest, PayloadTooLarge, ServerError
 
 __all__ = [
     "DateAndErrors",
     "error_response",
     "etag_matches",
-    "handle_central_error",
     "handle_http_exception",
+    "handle_server_error",
     "read_json",
 ]
 
@@ -34,8 +34,8 @@ def error_response(status: int, error: str, detail: str) -> JSONResponse:
     return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
 
 
-async def handle_central_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, CentralError)
+async def handle_server_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServerError)
     return error_response(exc.status, exc.error, exc.detail)
 
 

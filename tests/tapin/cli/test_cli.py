@@ -110,3 +110,74 @@ def test_config_check_reports_admin_screen_and_presence(tmp_path: Path) -> None:
     assert result.returncode == 0
     assert "admin_pin: not set (admin screen disabled)" in result.stdout
     assert "office_hours: 08:00-17:30" in result.stdout and "presence_scan: True" in result.stdout
+
+
+SERVER_STACK = ("psycopg", "psycopg_pool", "starlette", "uvicorn")
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+
+
+def test_device_commands_never_load_the_server_stack(tmp_path: Path) -> None:
+    """A device installs no psycopg/starlette/uvicorn; its commands must not need them."""
+    config = tmp_path / "tapin.toml"
+    config.write_text(
+        '[device]\nrole = "panel"\nroom = "aurora"\n[site]\ntimezone = "UTC"\n'
+        f'[paths]\nstate_dir = "{tmp_path}"\n'
+    )
+    blocked = "; ".join(f"sys.modules[{name!r}] = None" for name in SERVER_STACK)
+    result = _python(
+        f"import sys; {blocked}\n"
+        "from tapin.cli import main\n"
+        f"code = main(['config', 'check', '--config', {str(config)!r}])\n"
+        "code += main(['queue', '--config', " + repr(str(config)) + "])\n"
+        "sys.exit(code)"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stdout and "the queue is empty" in result.stdout
+
+
+def test_central_without_its_extra_says_how_to_install_it() -> None:
+    blocked = "; ".join(f"sys.modules[{name!r}] = None" for name in SERVER_STACK)
+    result = _python(
+        f"import sys; {blocked}\n"
+        "from tapin.cli import main\n"
+        "sys.exit(main(['central', 'init-db', '--dsn', 'dbname=x', '--key-file', '/nonexistent']))"
+    )
+    assert result.returncode == 2
+    assert "pip install 'tapin[central]'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_command_table_is_the_parser() -> None:
+    """Every row of the table is a command with its own help, and runs a real function."""
+    import importlib
+
+    from tapin.cli import COMMANDS
+
+    parser = build_parser()
+    for row in COMMANDS:
+        args = parser.parse_args([*row.name.split(), *_required(row)])
+        assert args.command_row is row
+        module, _, name = row.run.partition(":")
+        assert callable(getattr(importlib.import_module(module), name))
+
+
+def _required(row: object) -> list[str]:
+    values = []
+    for arg in row.args:  # type: ignore[attr-defined]
+        if arg.options.get("required"):
+            values += [arg.flags[0], "x"]
+    return values
+
+
+def test_not_enrolled_is_a_clear_usage_error(tmp_path: Path) -> None:
+    config = tmp_path / "tapin.toml"
+    config.write_text(
+        '[device]\nrole = "panel"\nroom = "aurora"\n[site]\ntimezone = "UTC"\n'
+        f'[paths]\nstate_dir = "{tmp_path}"\n'
+    )
+    result = tapin("status", "--config", str(config))
+    assert result.returncode == 2
+    assert "tapin: error:" in result.stderr and "Traceback" not in result.stderr
