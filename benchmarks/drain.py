@@ -42,6 +42,7 @@ import psycopg
 from central.local import SERVER_DSN, LocalCentral, server_reachable, throwaway_database
 from sync.agent import SyncAgent
 from sync.client import CentralClient
+from sync.events import EventType
 from sync.identity import DeviceIdentity, load_identity
 from sync.queue import AsyncSealedQueue, QueueCounts, SealedQueue
 from sync.wire import SealedEvent
@@ -52,7 +53,10 @@ TARGET = 3000.0
 ROOM = "aurora"
 RESOURCE = f"room:{ROOM}"
 QUEUE_FILE = "queue.db"
-FIRST_SLOT = datetime(2031, 1, 1, tzinfo=UTC)
+FIRST_SLOT = (datetime.now(UTC) + timedelta(days=30)).replace(
+    hour=0, minute=0, second=0, microsecond=0
+)
+"""Bookings start a month ahead, inside the window central takes, far from any meeting."""
 SLOT = timedelta(minutes=30)
 SAMPLE = timedelta(minutes=5)
 BANDS = ("0", "1-2", "3-5", "6-9", "10+")
@@ -66,9 +70,9 @@ TEXTS = (
 )
 # event type -> the table its effect lands in
 EFFECTS = {
-    "presence.sample": "presence_samples",
-    "issue.report": "issue_reports",
-    "booking.create": "bookings",
+    EventType.PRESENCE_SAMPLE.value: "presence_samples",
+    EventType.ISSUE_REPORT.value: "issue_reports",
+    EventType.BOOKING_CREATE.value: "bookings",
 }
 
 
@@ -85,31 +89,33 @@ def fill(state_dir: Path, identity: DeviceIdentity, n: int) -> Counter[str]:
     """Seal ``n`` events into the device's queue, the mix a panel sends; by type."""
     kinds: Counter[str] = Counter()
     samples_from = datetime.now(UTC).replace(second=0, microsecond=0) - SAMPLE * n
-    with SealedQueue(state_dir / QUEUE_FILE, identity.sealing_key()) as queue:
+    with SealedQueue(
+        state_dir / QUEUE_FILE, identity.sealing_key(), device_id=identity.device_id
+    ) as queue:
         for i in range(n):
             if i % 20 == 0:  # a booking made at the panel, every slot its own
                 start = FIRST_SLOT + SLOT * (i // 20)
                 queue.enqueue(
-                    "booking.create",
+                    EventType.BOOKING_CREATE.value,
                     RESOURCE,
                     {"booking_id": str(uuid.uuid4()), "booked_by": None, "subject": ""},
                     starts_at=start,
                     ends_at=start + SLOT,
                 )
-                kinds["booking.create"] += 1
+                kinds[EventType.BOOKING_CREATE.value] += 1
             elif i % 2:  # occupancy over the last five minutes (counts, never who)
                 start = samples_from + SAMPLE * i
                 queue.enqueue(
-                    "presence.sample",
+                    EventType.PRESENCE_SAMPLE.value,
                     RESOURCE,
                     {"occupied_minutes": i % 6, "count_band": BANDS[i % len(BANDS)]},
                     starts_at=start,
                     ends_at=start + SAMPLE,
                 )
-                kinds["presence.sample"] += 1
+                kinds[EventType.PRESENCE_SAMPLE.value] += 1
             else:
                 queue.enqueue(
-                    "issue.report",
+                    EventType.ISSUE_REPORT.value,
                     RESOURCE,
                     {
                         "report_id": str(uuid.uuid4()),
@@ -117,7 +123,7 @@ def fill(state_dir: Path, identity: DeviceIdentity, n: int) -> Counter[str]:
                         "text": TEXTS[i % len(TEXTS)],
                     },
                 )
-                kinds["issue.report"] += 1
+                kinds[EventType.ISSUE_REPORT.value] += 1
         waiting = queue.counts().waiting
     if waiting != n:
         raise SystemExit(f"the queue holds {waiting} events, not {n}")
@@ -143,7 +149,9 @@ class CountingClient(CentralClient):
 
 async def drain(state_dir: Path, identity: DeviceIdentity, batch: int) -> Timed:
     """Open the queue and the client (not timed), then time ``drain`` to empty."""
-    queue = AsyncSealedQueue(state_dir / QUEUE_FILE, identity.sealing_key())
+    queue = AsyncSealedQueue(
+        state_dir / QUEUE_FILE, identity.sealing_key(), device_id=identity.device_id
+    )
     await queue.open()
     client = CountingClient(identity.central_url, token=identity.token, ca_file=identity.ca_file)
     agent = SyncAgent(queue, client, state_dir, device_id=identity.device_id, batch_size=batch)

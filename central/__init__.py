@@ -14,6 +14,7 @@ central failed" — and ``tapin.config.ConfigError``: one name, one meaning)::
      ├── Forbidden (PermissionError)        403
      │    └── EnrollmentError
      ├── NotFound (LookupError)             404
+     ├── TooManyRequests                    429
      ├── ServiceBusy                        503
      ├── DatabaseUnavailable (ConnectionError) 503
      ├── MigrationError
@@ -43,6 +44,7 @@ from central.errors import (
     ServerError,
     ServiceBusy,
     SettingsError,
+    TooManyRequests,
 )
 
 if TYPE_CHECKING:
@@ -100,6 +102,7 @@ __all__ = [
     "ServerError",
     "ServiceBusy",
     "SettingsError",
+    "TooManyRequests",
     "create_app",
     "create_enrollment_code",
     "forget_person",

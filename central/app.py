@@ -29,9 +29,10 @@ from central.auth import DeviceContext, authenticate
 from central.batch import EpochKeys, Limits
 from central.db import open_pool
 from central.enroll import enroll_device
-from central.errors import NotFound, ServerError
+from central.errors import BadRequest, EnrollmentError, NotFound, ServerError
 from central.ingest import ingest
 from central.keys import public_bytes
+from central.ratelimit import check_enroll, enroll_failed
 from central.web import (
     DateAndErrors,
     etag_matches,
@@ -84,9 +85,19 @@ async def openapi(request: Request) -> Response:
 
 async def enroll(request: Request) -> Response:
     central = _central(request)
-    body = await read_json(request, _ENROLL_BODY_LIMIT)
+    source = request.client.host if request.client else "unknown"
+    failed: ServerError | None = None
     async with central.db().connection() as conn:
-        enrolled = await enroll_device(conn, body)
+        await check_enroll(conn, source)
+        try:
+            body = await read_json(request, _ENROLL_BODY_LIMIT)
+            enrolled = await enroll_device(conn, body)
+        except (BadRequest, EnrollmentError) as exc:
+            failed = exc
+    if failed is not None:  # recorded in a transaction of its own: the refusal rolls back
+        async with central.db().connection() as conn:
+            await enroll_failed(conn, source, failed.error)
+        raise failed
     return JSONResponse(
         {
             "device_id": enrolled.device_id,
@@ -138,7 +149,12 @@ async def events(request: Request) -> Response:
     body = await read_json(request, central.limits.max_body_bytes)
     async with central.db().connection() as conn:
         results = await ingest(
-            conn, device, body, keys=central.keys, limits=central.limits, now=central.clock()
+            conn,
+            device,
+            body,
+            keys=central.keys,
+            limits=central.limits,
+            now=central.clock(),
         )
     return JSONResponse({"results": results})
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -37,6 +38,9 @@ class DeviceContext:
     scope_id: str
     role: str
     timezone: ZoneInfo
+    binds_since: datetime | None = None
+    """Since when the device binds its events to itself (``None``: not yet seen): its
+    unbound events are taken only if made before."""
 
     @property
     def scope_resource(self) -> str:
@@ -58,14 +62,15 @@ def new_device_id() -> str:
 
 _LOOKUP = """
 WITH found AS (
-    SELECT d.id, d.site_id, d.scope_kind, d.scope_id, d.role, d.revoked_at, s.timezone
+    SELECT d.id, d.site_id, d.scope_kind, d.scope_id, d.role, d.revoked_at, s.timezone,
+           d.binds_since
     FROM devices d JOIN sites s ON s.id = d.site_id
     WHERE d.token_hash = %s
 ), touched AS (
     UPDATE devices SET last_seen_at = now()
     FROM found WHERE devices.id = found.id AND found.revoked_at IS NULL
 )
-SELECT id, site_id, scope_kind, scope_id, role, revoked_at, timezone FROM found
+SELECT id, site_id, scope_kind, scope_id, role, revoked_at, timezone, binds_since FROM found
 """
 
 
@@ -91,7 +96,9 @@ async def authenticate(conn: psycopg.AsyncConnection, header: str | None) -> Dev
         row = await cur.fetchone()
     if row is None:
         raise NotAuthorised("unknown device token; enroll the device again")
-    device_id, site_id, scope_kind, scope_id, role, revoked_at, timezone = row
+    device_id, site_id, scope_kind, scope_id, role, revoked_at, timezone, binds_since = row
     if revoked_at is not None:
         raise NotAuthorised(f"device {device_id} was revoked; enroll it again with a new code")
-    return DeviceContext(device_id, site_id, scope_kind, scope_id, role, ZoneInfo(timezone))
+    return DeviceContext(
+        device_id, site_id, scope_kind, scope_id, role, ZoneInfo(timezone), binds_since
+    )

@@ -23,13 +23,26 @@ from central.appliers.base import parse_time, storable
 from central.auth import DeviceContext
 from central.errors import BadRequest, PayloadTooLarge
 from sync.events import Code
-from sync.wire import SealedEvent, UnsealError, WireError, open_epoch_key, open_payload
+from sync.wire import (
+    AD_UNBOUND,
+    SealedEvent,
+    UnsealError,
+    WireError,
+    open_epoch_key,
+    open_payload,
+)
 
 __all__ = ["EpochKeys", "Limits", "Pending", "Result", "open_events", "parse_batch"]
 
 RESOURCE_KINDS = ("room", "desk", "lobby")
 EVENT_MAX_AGE = timedelta(days=90)
 """Older events are refused: central has purged the dedup rows that would catch a resend."""
+CLOCK_AHEAD = timedelta(days=1)
+"""An event made further in the future than this comes from a device with a wrong clock."""
+TIMES_BEHIND = EVENT_MAX_AGE + timedelta(days=1)
+TIMES_AHEAD = timedelta(days=366)
+"""Every booking, sample or visit lies in this window around central's clock: nothing
+stays past retention and everything stored can be read back."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +62,8 @@ class Result:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "outcome": self.outcome}
-        if self.reason is not None:
-            out["reason"] = self.reason
+        if self.reason is not None:  # never let a quoted device value break the answer
+            out["reason"] = self.reason.encode("utf-8", "backslashreplace").decode("utf-8")
         if self.code is not None:
             out["code"] = self.code
         if self.detail:
@@ -151,11 +164,30 @@ def _unstorable(event: SealedEvent) -> str | None:
     """Why the clear fields cannot be recorded as they are, if they cannot."""
     if event.seq > _MAX_SEQ:
         return "event field 'seq' is larger than 2**63 - 1"
-    for name in ("type", "resource", "starts_at", "ends_at", "created_at"):
+    for name in ("type", "resource", "starts_at", "ends_at", "created_at", "epoch"):
         value = getattr(event, name)
         if value is not None and not storable(value):
             return f"event field {name!r} contains unstorable characters"
     return None
+
+
+def _made_before(event: SealedEvent, moment: datetime | None) -> bool:
+    """Was ``event`` made before ``moment`` (``None``: not bound yet, always)?"""
+    if moment is None:
+        return True
+    try:
+        made = datetime.fromisoformat(event.created_at)
+        return made.tzinfo is not None and made < moment
+    except (ValueError, OverflowError):
+        return False
+
+
+def _within(moment: datetime, low: datetime | None, high: datetime | None) -> bool:
+    """``low <= moment <= high``; a moment too far out to compare is outside."""
+    try:
+        return (low is None or low <= moment) and (high is None or moment <= high)
+    except OverflowError:
+        return False
 
 
 def _item(index: int, event: SealedEvent, payload: dict[str, Any], now: datetime) -> Item:
@@ -166,8 +198,21 @@ def _item(index: int, event: SealedEvent, payload: dict[str, Any], now: datetime
         raise Rejection(Code.INVALID, "resource must be room:<id>, desk:<id> or lobby:<id>")
     created = parse_time(event.created_at, "created_at")
     assert created is not None
-    if created < now - EVENT_MAX_AGE:
+    if not _within(created, now - EVENT_MAX_AGE, None):
         raise Rejection(Code.EXPIRED, "the event is older than the 90-day retention")
+    if not _within(created, None, now + CLOCK_AHEAD):
+        raise Rejection(
+            Code.INVALID,
+            "created_at is more than a day ahead of central's clock; check the device's clock",
+        )
+    starts, ends = parse_time(event.starts_at, "starts_at"), parse_time(event.ends_at, "ends_at")
+    for name, moment in (("starts_at", starts), ("ends_at", ends)):
+        if moment is not None and not _within(moment, now - TIMES_BEHIND, now + TIMES_AHEAD):
+            raise Rejection(
+                Code.INVALID,
+                f"{name} is outside what central takes: from {TIMES_BEHIND.days} days before "
+                f"to {TIMES_AHEAD.days} days after central's clock",
+            )
     return Item(
         index=index,
         id=event.id,
@@ -177,8 +222,8 @@ def _item(index: int, event: SealedEvent, payload: dict[str, Any], now: datetime
         kind=kind,
         rid=rid,
         created=created,
-        starts=parse_time(event.starts_at, "starts_at"),
-        ends=parse_time(event.ends_at, "ends_at"),
+        starts=starts,
+        ends=ends,
         payload=payload,
     )
 
@@ -190,7 +235,10 @@ def open_events(
     device: DeviceContext,
     now: datetime,
 ) -> tuple[list[Pending], dict[int, Result]]:
-    """Open every first-seen event. Returns what to record, and unrecorded answers."""
+    """Open every first-seen event, as the authenticated ``device`` (an event bound to
+    another device does not open). An unbound event (sealed before the device was
+    upgraded) opens only when it was made before the device's first bound event.
+    Returns what to record, and unrecorded answers."""
     pending: list[Pending] = []
     answers: dict[int, Result] = {}
     seen: set[str] = set()
@@ -207,18 +255,22 @@ def open_events(
             continue
         sealed = epochs.get(event.epoch)
         if sealed is None:
-            reason = f"epoch {event.epoch} is not in the batch's 'epochs'"
+            reason = f"epoch {event.epoch!a} is not in the batch's 'epochs'"
             answers[index] = Result(event.id, "rejected", reason, Code.MALFORMED)
             continue
         seen.add(key)
         item, rejection = None, None
         try:
-            payload = open_payload(event, keys.open(device.id, event.epoch, sealed))
+            payload = open_payload(event, keys.open(device.id, event.epoch, sealed), device.id)
+            if event.ad == AD_UNBOUND and not _made_before(event, device.binds_since):
+                raise UnsealError("an unbound event made after this device began binding")
             item = _item(index, event, payload, now)
         except UnsealError:
             rejection = Rejection(
                 Code.UNSEALABLE, "the payload does not open: tampered clear fields or a wrong key"
             )
+        except WireError as exc:  # opened, but not a payload central can read
+            rejection = Rejection(Code.INVALID, str(exc))
         except Rejection as exc:
             rejection = exc
         pending.append(Pending(index, key, event, item, rejection))

@@ -8,6 +8,7 @@ re-enroll) and ``decommission`` (wipe state and stop). A device polls
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,8 @@ from central.auth import DeviceContext
 from central.errors import BadRequest, NotFound
 
 __all__ = ["COMMAND_KINDS", "acknowledge", "pending", "queue_command"]
+
+_COMMAND_ID = re.compile(r"[0-9]{1,18}")
 
 COMMAND_KINDS = ("forget_person", "reconfigure", "rotate_keys", "decommission")
 
@@ -60,8 +63,9 @@ async def acknowledge(
 
     Raises :class:`NotFound` for an id that is not one of this device's commands.
     """
-    if not command_id.isdigit() or len(command_id) > 18:
-        raise NotFound(f"no command {command_id!r} for this device")
+    # ASCII digits only: str.isdigit() also takes "²" or "٣", which int() refuses
+    if not _COMMAND_ID.fullmatch(command_id):
+        raise NotFound(f"no command {command_id!a} for this device")
     async with conn.transaction():
         cur = await conn.execute(
             "SELECT acknowledged_at IS NULL FROM device_commands"

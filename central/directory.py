@@ -235,18 +235,25 @@ async def upsert_people(
 async def upsert_meetings(conn: psycopg.AsyncConnection, meetings: Sequence[Meeting]) -> None:
     """Calendar meetings, written under the room lock (call inside a transaction).
 
-    An organiser or attendee id not in the directory is dropped rather than refused.
+    An organiser or attendee id not in the room's site's directory is dropped rather than
+    refused. Raises :class:`ValueError` for a meeting in an unknown room.
     """
     rooms = sorted({m.room_id for m in meetings})
     if not rooms:
         return
-    await conn.execute("SELECT 1 FROM rooms WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [rooms])
+    cur = await conn.execute(
+        "SELECT id, site_id FROM rooms WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [rooms]
+    )
+    sites = {row[0]: row[1] for row in await cur.fetchall()}
+    unknown = sorted(set(rooms) - set(sites))
+    if unknown:
+        raise ValueError(f"meetings for unknown rooms: {', '.join(unknown)}")
     async with conn.cursor() as cur:
         await cur.executemany(
             "INSERT INTO meetings (id, room_id, during, subject, organiser_id, attendee_ids,"
             " private) VALUES (%s, %s, tstzrange(%s, %s), %s,"
-            " (SELECT id FROM people WHERE id = %s),"
-            " ARRAY(SELECT id FROM people WHERE id = ANY(%s::text[])), %s)"
+            " (SELECT id FROM people WHERE id = %s AND site_id = %s),"
+            " ARRAY(SELECT id FROM people WHERE id = ANY(%s::text[]) AND site_id = %s), %s)"
             " ON CONFLICT (id) DO UPDATE SET room_id = excluded.room_id,"
             " during = excluded.during, subject = excluded.subject,"
             " organiser_id = excluded.organiser_id, attendee_ids = excluded.attendee_ids,"
@@ -259,7 +266,9 @@ async def upsert_meetings(conn: psycopg.AsyncConnection, meetings: Sequence[Meet
                     m.end,
                     m.subject,
                     m.organiser_id,
+                    sites[m.room_id],
                     list(m.attendee_ids),
+                    sites[m.room_id],
                     m.private,
                 )
                 for m in meetings

@@ -164,8 +164,8 @@ async def enroll_device(conn: psycopg.AsyncConnection, body: Any) -> Enrolled:
             raise EnrollmentError(await _why_refused(conn, code_hash))
         site_id, kind, scope_id = row
         await conn.execute(
-            "INSERT INTO devices (id, site_id, scope_kind, scope_id, role, public_key, token_hash)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            "INSERT INTO devices (id, site_id, scope_kind, scope_id, role, public_key, token_hash,"
+            " binds_since) VALUES (%s, %s, %s, %s, %s, %s, %s, now())",
             [
                 device_id,
                 site_id,

@@ -19,6 +19,7 @@ __all__ = [
     "ServerError",
     "ServiceBusy",
     "SettingsError",
+    "TooManyRequests",
 ]
 
 
@@ -74,6 +75,17 @@ class EnrollmentError(Forbidden):
 class NotFound(ServerError, LookupError):
     status = 404
     error = "not_found"
+
+
+class TooManyRequests(ServerError):
+    """A rate limit: retry after ``retry_after`` seconds."""
+
+    status = 429
+    error = "rate_limited"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class ServiceBusy(ServerError):

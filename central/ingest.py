@@ -29,19 +29,21 @@ from typing import Any
 import psycopg
 from psycopg import errors
 from psycopg.types.json import Jsonb
+from psycopg_pool import PoolTimeout
 
 from central.appliers import APPLIERS, Context, Item, Rejection
 from central.auth import DeviceContext
 from central.batch import EpochKeys, Limits, Pending, Result, open_events, parse_batch
 from central.errors import ServiceBusy
 from sync.events import Code, EventType
+from sync.wire import AD_BOUND
 
 __all__ = ["ingest"]
 
 log = logging.getLogger(__name__)
 
-_DATA_ERRORS = (psycopg.DataError, psycopg.IntegrityError, errors.ProgramLimitExceeded)
 _TRANSIENT = (errors.DeadlockDetected, errors.SerializationFailure, errors.LockNotAvailable)
+_UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 _ATTEMPTS = 4
 
 _RECORD = """
@@ -77,7 +79,7 @@ UNION ALL SELECT 'lobby:' || id FROM lobbies WHERE site_id = %(site)s AND id = A
 
 _ACTIVE = """
 UPDATE people SET last_active_at = now()
-WHERE id = ANY(%s) AND last_active_at < now() - interval '1 day'
+WHERE id = ANY(%s) AND site_id = %s AND last_active_at < now() - interval '1 day'
 """
 
 
@@ -92,11 +94,15 @@ async def ingest(
 ) -> list[dict[str, Any]]:
     """Apply a batch body for ``device``; the answers, one per event, in order.
 
+    Events bound to their device open only as that device; unbound ones (sealed by a
+    device before its upgrade) only when made before the device's first bound event.
+
     Raises :class:`BadRequest`/:class:`PayloadTooLarge` for a body that is not a batch
     and :class:`ServiceBusy` when contention outlasts the retries.
     """
     epochs, parsed = parse_batch(body, limits)
     pending, answers = open_events(parsed, epochs, keys, device, now)
+    await _note_binding(conn, device, parsed)
     ctx = Context(device, now, limits.max_photo_bytes)
     outcomes = await _transact(conn, ctx, pending)
     answers.update(outcomes)
@@ -125,6 +131,19 @@ async def ingest(
     return results
 
 
+async def _note_binding(
+    conn: psycopg.AsyncConnection, device: DeviceContext, parsed: Sequence[Any]
+) -> None:
+    """The first bound event from a device: from now on its unbound events are copies."""
+    if device.binds_since is None and any(getattr(e, "ad", 1) == AD_BOUND for e in parsed):
+        async with conn.transaction():
+            await conn.execute(
+                "UPDATE devices SET binds_since = now() WHERE id = %s AND binds_since IS NULL",
+                [device.id],
+            )
+        log.info("device %s now binds its events to itself", device.id)
+
+
 async def _transact(
     conn: psycopg.AsyncConnection, ctx: Context, pending: list[Pending]
 ) -> dict[int, Result]:
@@ -136,18 +155,23 @@ async def _transact(
             async with conn.transaction():
                 fresh = Context(ctx.device, ctx.now, ctx.max_photo_bytes)
                 return await _apply_batch(conn, fresh, pending, careful)
-        except _DATA_ERRORS as exc:
+        except _TRANSIENT as exc:
+            log.info("device %s: %s on attempt %d; retrying", ctx.device.id, exc.sqlstate, attempt)
+            await asyncio.sleep(random.uniform(0.01, 0.05) * attempt)
+        except _UNAVAILABLE:
+            raise  # the database is gone: 503, the device retries the batch later
+        except Exception as exc:
+            # One event the checks did not foresee (a value the database refuses, a
+            # computation that overflows...): replay event by event, so it alone is
+            # rejected and the batch never fails for it.
             if careful:
                 raise
             log.warning(
                 "device %s: batch hit %s; replaying it event by event",
                 ctx.device.id,
-                exc.sqlstate,
+                getattr(exc, "sqlstate", None) or type(exc).__name__,
             )
             careful = True
-        except _TRANSIENT as exc:
-            log.info("device %s: %s on attempt %d; retrying", ctx.device.id, exc.sqlstate, attempt)
-            await asyncio.sleep(random.uniform(0.01, 0.05) * attempt)
     raise ServiceBusy("central is busy with conflicting writes; retry this batch shortly")
 
 
@@ -188,7 +212,7 @@ async def _apply_batch(
         rejections.update(late)
     actors = sorted({i.actor for i in todo if i.actor and i.index not in rejections})
     if actors:
-        await conn.execute(_ACTIVE, [actors])
+        await conn.execute(_ACTIVE, [actors, ctx.device.site_id])
 
     outcomes: dict[int, Result] = {}
     for p in pending:
@@ -227,12 +251,20 @@ async def _check(
         try:
             if item.resource not in known:
                 raise Rejection(
-                    "forbidden",
+                    Code.FORBIDDEN,
                     f"{item.resource} is not part of site {ctx.device.site_id}, this device's site",
                 )
             APPLIERS[item.type].check(item, ctx)
         except Rejection as rejection:
             rejections[item.index] = rejection
+        except Exception as exc:  # a value the checks did not foresee: this event only
+            log.warning(
+                "device %s: event %s failed its checks (%s)",
+                ctx.device.id,
+                item.id,
+                type(exc).__name__,
+            )
+            rejections[item.index] = Rejection(Code.INVALID, "central could not read this event")
 
 
 def _ledger_rows(
@@ -288,16 +320,18 @@ async def _apply_runs(
                 try:
                     async with conn.transaction():
                         rejected.update(await applier.apply(conn, ctx, [item]))
-                except _DATA_ERRORS as exc:
+                except (*_TRANSIENT, *_UNAVAILABLE):
+                    raise
+                except Exception as exc:
+                    what = getattr(exc, "sqlstate", None) or type(exc).__name__
                     log.warning(
-                        "device %s: event %s refused by the database (%s)",
+                        "device %s: event %s could not be applied (%s)",
                         ctx.device.id,
                         item.id,
-                        exc.sqlstate,
+                        what,
                     )
                     rejected[item.index] = Rejection(
-                        Code.STORAGE,
-                        f"central could not store this event (database error {exc.sqlstate})",
+                        Code.STORAGE, f"central could not store this event ({what})"
                     )
         start = end
     return rejected

@@ -11,11 +11,11 @@ from typing import Any
 import psycopg
 from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from central.errors import BadRequest, PayloadTooLarge, ServerError
+from central.errors import BadRequest, PayloadTooLarge, ServerError, TooManyRequests
 
 __all__ = [
     "DateAndErrors",
@@ -36,7 +36,10 @@ def error_response(status: int, error: str, detail: str) -> JSONResponse:
 
 async def handle_server_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ServerError)
-    return error_response(exc.status, exc.error, exc.detail)
+    response = error_response(exc.status, exc.error, exc.detail)
+    if isinstance(exc, TooManyRequests):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
@@ -51,7 +54,7 @@ async def read_json(request: Request, limit: int) -> Any:
     Raises :class:`PayloadTooLarge` and :class:`BadRequest`.
     """
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge("the request body", limit)
     chunks: list[bytes] = []
     size = 0
@@ -99,6 +102,10 @@ class DateAndErrors:
 
         try:
             await self.app(scope, receive, send_with_date)
+        except ClientDisconnect:
+            # flaky Wi-Fi: the device resends the batch; nothing was applied half-way
+            log.info("client went away during %s %s", scope.get("method"), scope.get("path"))
+            return
         except Exception as exc:
             if started:
                 raise

@@ -45,6 +45,7 @@ class AsyncSealedQueue:
         epoch_max_events: int = 10_000,
         clock: Callable[[], datetime] = now_utc,
         max_payload_bytes: int = 4 * 1024 * 1024,
+        device_id: str | None = None,
     ) -> None:
         self._path = Path(path)
         self._open_args: dict[str, Any] = {
@@ -52,6 +53,7 @@ class AsyncSealedQueue:
             "epoch_max_events": epoch_max_events,
             "clock": clock,
             "max_payload_bytes": max_payload_bytes,
+            "device_id": device_id,
         }
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tapin-queue")
         self._queue: SealedQueue | None = None

@@ -114,7 +114,9 @@ def _parse_results(results: Any) -> tuple[dict[str, _Result], int]:
 class SealedQueue:
     """The queue file at ``path``, open for this process only. Thread-safe.
 
-    Opening starts a new epoch and puts events left in flight back to pending.
+    Opening starts a new epoch and puts events left in flight back to pending. With
+    ``device_id`` (an enrolled device) every event is bound to that device: central opens
+    it only for an upload authenticated as that device.
     Raises :class:`QueueStorageError` (file not usable), :class:`QueueCorruptError`,
     :class:`QueueLockedError` (open elsewhere) or :class:`InvalidArgumentError`.
     """
@@ -127,6 +129,7 @@ class SealedQueue:
         epoch_max_events: int = 10_000,
         clock: Callable[[], datetime] = now_utc,
         max_payload_bytes: int = 4 * 1024 * 1024,
+        device_id: str | None = None,
     ) -> None:
         if not isinstance(central_public_key, X25519PublicKey):
             raise InvalidArgumentError("central_public_key must be an X25519PublicKey")
@@ -137,6 +140,7 @@ class SealedQueue:
         self._epoch_max = epoch_max_events
         self._clock = clock
         self._max_payload = max_payload_bytes
+        self._device_id = device_id
         self._lock = threading.Lock()
         self._inflight: dict[str, int] = {}
         store = QueueStore(self._path)
@@ -227,6 +231,7 @@ class SealedQueue:
                     starts_at=starts,
                     ends_at=ends,
                     created_at=created,
+                    device_id=self._device_id,
                 )
             except (TypeError, ValueError, RecursionError) as exc:
                 raise PayloadError(f"payload of a {type} event is not JSON: {exc}") from None

@@ -27,11 +27,13 @@ from sync._queue_types import (
     QueueStorageError,
 )
 from sync.files import write_private
-from sync.wire import SealedEvent
+from sync.wire import AD_BOUND, AD_UNBOUND, SealedEvent
 
 __all__ = ["SCHEMA_VERSION", "QueueStore", "Row"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: each event row records its associated-data version (``ad``: 1 unbound, 2 bound to
+the device); rows written by schema 1 are unbound."""
 _BUSY_TIMEOUT_S = 0.5
 _WAL_CHECKPOINT_PAGES = 200
 _WAL_SIZE_LIMIT = 4 * 1024 * 1024
@@ -54,7 +56,7 @@ _NOT_NULL = [
 
 _INSERT_EVENT = (
     "INSERT INTO events (seq, id, type, resource, starts_at, ends_at, created_at,"
-    " created_ms, epoch, nonce, ciphertext) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " created_ms, epoch, nonce, ciphertext, ad) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # Sequence numbers are never reused. The row an insert commits carries its seq, and
 # before any row is deleted (settled, purged, or by hand) this trigger raises the
@@ -69,7 +71,7 @@ END
 _INSERT_EPOCH = "INSERT OR IGNORE INTO epochs (id, sealed, created_at) VALUES (?, ?, ?)"
 _SELECT_PENDING = (
     "SELECT seq, id, type, resource, starts_at, ends_at, created_at, epoch, nonce,"
-    " ciphertext FROM events WHERE state = 'pending' ORDER BY seq LIMIT ?"
+    " ciphertext, ad FROM events WHERE state = 'pending' ORDER BY seq LIMIT ?"
 )
 _SELECT_ROWS = (
     "SELECT seq, id, type, resource, starts_at, ends_at, created_at, created_ms, state,"
@@ -196,12 +198,17 @@ class QueueStore:
                     "ciphertext": bytes,
                     "state": str,
                     "reason": str,
+                    "ad": int,
                 },
                 pk="seq",
-                not_null=_NOT_NULL,
-                defaults={"state": EventState.PENDING.value},
+                not_null=[*_NOT_NULL, "ad"],
+                defaults={"state": EventState.PENDING.value, "ad": AD_UNBOUND},
                 if_not_exists=True,
             )
+            if version == 1:  # a queue from before device binding: its rows are unbound
+                db.execute(
+                    f"ALTER TABLE events ADD COLUMN ad INTEGER NOT NULL DEFAULT {AD_UNBOUND}"
+                )
             db.create_table(
                 "epochs",
                 {"id": str, "sealed": bytes, "created_at": str},
@@ -285,6 +292,7 @@ class QueueStore:
                         event.epoch,
                         event.nonce,
                         event.ciphertext,
+                        event.ad,
                     ),
                 )
                 conn.execute("COMMIT")
@@ -405,7 +413,7 @@ class QueueStore:
 
 def _event_from_row(row: Row, epochs: dict[str, bytes]) -> tuple[SealedEvent | None, str]:
     """Rebuild a queued event, or say why the row cannot be sent as it is."""
-    seq, event_id, type_, resource, starts_at, ends_at, created_at, epoch, nonce, ct = row
+    seq, event_id, type_, resource, starts_at, ends_at, created_at, epoch, nonce, ct, ad = row
     if not isinstance(seq, int) or seq < 0:
         return None, "bad sequence number"
     texts = {"id": event_id, "type": type_, "resource": resource, "created_at": created_at}
@@ -421,6 +429,8 @@ def _event_from_row(row: Row, epochs: dict[str, bytes]) -> tuple[SealedEvent | N
         return None, "bad ciphertext"
     if epoch not in epochs:
         return None, "its epoch key is missing"
+    if ad not in (AD_UNBOUND, AD_BOUND):
+        return None, "bad associated-data version"
     event = SealedEvent(
         id=event_id,
         seq=seq,
@@ -432,5 +442,6 @@ def _event_from_row(row: Row, epochs: dict[str, bytes]) -> tuple[SealedEvent | N
         epoch=epoch,
         nonce=nonce,
         ciphertext=ct,
+        ad=ad,
     )
     return event, ""

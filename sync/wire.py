@@ -13,6 +13,14 @@ sequence, type, resource, time range, epoch) makes the payload fail to open.
 One HPKE operation per epoch rather than per event keeps sealing off the throughput
 path; AES-GCM per event costs microseconds.
 
+Binding to the device
+---------------------
+An event sealed by an enrolled device (``ad = 2``) also puts the device's id in the
+associated data, so a copy uploaded under another device's token does not open
+(``unsealable``). Events sealed before devices did this (``ad = 1``, no ``"ad"`` on the
+wire) still open; central takes them only when they were made before it started
+requiring the binding (see ``docs/central.md``).
+
 Clear fields carry no personal data: ids, a type, a resource id ("room:aurora"), a
 time range and when the event was made.
 
@@ -46,6 +54,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 __all__ = [
+    "AD_BOUND",
+    "AD_UNBOUND",
     "OUTCOMES",
     "SUITE",
     "WIRE_VERSION",
@@ -60,6 +70,10 @@ __all__ = [
 ]
 
 WIRE_VERSION = 1
+AD_UNBOUND = 1
+"""Associated data of the clear fields only (events sealed before device binding)."""
+AD_BOUND = 2
+"""Associated data that also names the device that sealed the event."""
 SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_128_GCM)
 OUTCOMES = ("applied", "duplicate", "rejected")
 _EPOCH_INFO = b"tapin/epoch-key/v1"
@@ -141,10 +155,17 @@ class SealedEvent:
     epoch: str
     nonce: bytes
     ciphertext: bytes
+    ad: int = AD_UNBOUND
+    """:data:`AD_BOUND` when the device's id is part of the associated data."""
 
-    def associated_data(self) -> bytes:
-        """Canonical bytes of every clear field; tampering with one breaks the seal."""
+    def associated_data(self, device_id: str | None = None) -> bytes:
+        """Canonical bytes of every clear field (and, for a bound event, the id of the
+        device that sealed it); tampering with one breaks the seal. Raises
+        :class:`WireError` when a bound event is opened without a device id."""
+        if self.ad == AD_BOUND and not device_id:
+            raise WireError(f"event {self.id} is bound to its device: give the device id")
         return _associated_data(
+            device_id if self.ad == AD_BOUND else None,
             self.id,
             self.seq,
             self.type,
@@ -156,7 +177,7 @@ class SealedEvent:
         )
 
     def to_wire(self) -> dict[str, Any]:
-        return {
+        wire: dict[str, Any] = {
             "id": self.id,
             "seq": self.seq,
             "type": self.type,
@@ -168,6 +189,9 @@ class SealedEvent:
             "nonce": _b64(self.nonce),
             "ciphertext": _b64(self.ciphertext),
         }
+        if self.ad != AD_UNBOUND:
+            wire["ad"] = self.ad
+        return wire
 
     @classmethod
     def from_wire(cls, data: Mapping[str, Any]) -> SealedEvent:
@@ -191,6 +215,9 @@ class SealedEvent:
             uuid.UUID(event_id)
         except ValueError:
             raise WireError("event field 'id' must be a UUID") from None
+        ad = data.get("ad", AD_UNBOUND)
+        if ad not in (AD_UNBOUND, AD_BOUND) or isinstance(ad, bool):
+            raise WireError("event field 'ad' must be 1 or 2")
         return cls(
             id=event_id,
             seq=seq,
@@ -202,10 +229,12 @@ class SealedEvent:
             epoch=text("epoch"),
             nonce=_unb64(data.get("nonce"), "event field 'nonce'"),
             ciphertext=_unb64(data.get("ciphertext"), "event field 'ciphertext'"),
+            ad=ad,
         )
 
 
 def _associated_data(
+    device_id: str | None,
     event_id: str,
     seq: int,
     type: str,
@@ -215,8 +244,10 @@ def _associated_data(
     created_at: str,
     epoch: str,
 ) -> bytes:
-    clear = [WIRE_VERSION, event_id, seq, type, resource, starts_at, ends_at, created_at, epoch]
-    return json.dumps(clear, separators=(",", ":")).encode()
+    clear: list[Any] = [event_id, seq, type, resource, starts_at, ends_at, created_at, epoch]
+    if device_id is None:
+        return json.dumps([AD_UNBOUND, *clear], separators=(",", ":")).encode()
+    return json.dumps([AD_BOUND, device_id, *clear], separators=(",", ":")).encode()
 
 
 @functools.lru_cache(maxsize=4)
@@ -236,8 +267,12 @@ def seal_payload(
     starts_at: datetime | None = None,
     ends_at: datetime | None = None,
     created_at: datetime | None = None,
+    device_id: str | None = None,
 ) -> SealedEvent:
     """Device side: build a sealed event. The payload never exists on disk in clear.
+
+    With ``device_id`` (every enrolled device) the event is bound to that device: only
+    an upload authenticated as it opens the payload.
 
     Raises ``ValueError`` (or ``TypeError``) when the payload is not JSON: NaN and
     Infinity are refused (RFC 8259), since central could never store them.
@@ -249,7 +284,9 @@ def seal_payload(
     plaintext = json.dumps(
         payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode()
-    aad = _associated_data(event_id, seq, type, resource, starts, ends, created, epoch.id)
+    aad = _associated_data(
+        device_id, event_id, seq, type, resource, starts, ends, created, epoch.id
+    )
     ciphertext = _cipher(epoch.key).encrypt(nonce, plaintext, aad)
     return SealedEvent(
         id=event_id,
@@ -262,14 +299,20 @@ def seal_payload(
         epoch=epoch.id,
         nonce=nonce,
         ciphertext=ciphertext,
+        ad=AD_UNBOUND if device_id is None else AD_BOUND,
     )
 
 
-def open_payload(event: SealedEvent, epoch_key: bytes) -> dict[str, Any]:
-    """Central side: decrypt and parse a payload. Raises :class:`UnsealError`."""
+def open_payload(
+    event: SealedEvent, epoch_key: bytes, device_id: str | None = None
+) -> dict[str, Any]:
+    """Central side: decrypt and parse a payload; ``device_id`` is the authenticated
+    uploader (a bound event opens only with the id of the device that sealed it).
+    Raises :class:`UnsealError` when it does not open, :class:`WireError` when it opens
+    to something no payload can be."""
     try:
         plaintext = _cipher(epoch_key).decrypt(
-            event.nonce, event.ciphertext, event.associated_data()
+            event.nonce, event.ciphertext, event.associated_data(device_id)
         )
     except (InvalidTag, ValueError) as exc:
         raise UnsealError(
@@ -279,6 +322,8 @@ def open_payload(event: SealedEvent, epoch_key: bytes) -> dict[str, Any]:
         payload = json.loads(plaintext)
     except ValueError as exc:
         raise UnsealError(f"event {event.id}: payload is not JSON") from exc
+    except RecursionError:
+        raise WireError(f"event {event.id}: payload is nested too deeply") from None
     if not isinstance(payload, dict):
         raise UnsealError(f"event {event.id}: payload must be a JSON object")
     return payload

@@ -29,7 +29,8 @@ _INSERT = """
 INSERT INTO issue_reports (id, site_id, resource, category, text, photo, photo_type,
                            reporter_id, device_id, reported_at)
 SELECT i.id, %(site)s, i.resource, i.category, i.text, i.photo, i.photo_type,
-       (SELECT p.id FROM people p WHERE p.id = i.reporter), %(device)s, i.at
+       (SELECT p.id FROM people p WHERE p.id = i.reporter AND p.site_id = %(site)s),
+       %(device)s, i.at
 FROM unnest(%(ids)s::text[], %(res)s::text[], %(cats)s::text[], %(texts)s::text[],
             %(photos)s::bytea[], %(types)s::text[], %(reporters)s::text[],
             %(ats)s::timestamptz[]) WITH ORDINALITY

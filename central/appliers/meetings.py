@@ -27,22 +27,21 @@ from sync.events import RELEASE_REASONS, Code, EventType, StateReason
 
 __all__ = ["MeetingCheckin", "MeetingRelease"]
 
-_TARGETS = (
-    (
-        "meeting",
-        "SELECT m.released_at, r.auto_release,"
-        " (SELECT c.checked_in_at FROM checkins c WHERE c.meeting_id = m.id)"
-        " FROM meetings m JOIN rooms r ON r.id = m.room_id"
-        " WHERE m.id = %(id)s AND m.room_id = %(room)s FOR UPDATE OF m",
-    ),
-    (
-        "booking",
-        "SELECT CASE WHEN b.status = 'released' THEN coalesce(b.ended_at, b.created_at) END,"
-        " r.auto_release, (SELECT c.checked_in_at FROM checkins c WHERE c.booking_id = b.id)"
-        " FROM bookings b JOIN rooms r ON r.id = b.room_id"
-        " WHERE b.id = %(id)s AND b.room_id = %(room)s FOR UPDATE OF b",
-    ),
+_LOCKS = (
+    ("meeting", "SELECT 1 FROM meetings WHERE id = %(id)s AND room_id = %(room)s FOR UPDATE"),
+    ("booking", "SELECT 1 FROM bookings WHERE id = %(id)s AND room_id = %(room)s FOR UPDATE"),
 )
+# Read after the lock is held, in a statement of its own: under READ COMMITTED a statement
+# that waited for the row lock still sees other tables as they were when it began, so a
+# check-in committed while this release waited would be missed (and both would apply).
+_STATES = {
+    "meeting": "SELECT m.released_at, r.auto_release,"
+    " (SELECT c.checked_in_at FROM checkins c WHERE c.meeting_id = m.id)"
+    " FROM meetings m JOIN rooms r ON r.id = m.room_id WHERE m.id = %(id)s",
+    "booking": "SELECT CASE WHEN b.status = 'released' THEN coalesce(b.ended_at, b.created_at) END,"
+    " r.auto_release, (SELECT c.checked_in_at FROM checkins c WHERE c.booking_id = b.id)"
+    " FROM bookings b JOIN rooms r ON r.id = b.room_id WHERE b.id = %(id)s",
+}
 
 
 def _check(item: Item, ctx: Context) -> None:
@@ -54,11 +53,15 @@ def _check(item: Item, ctx: Context) -> None:
 async def _target(
     conn: psycopg.AsyncConnection, item: Item
 ) -> tuple[str, datetime | None, bool, datetime | None]:
-    """``(kind, released_at, room auto_release, checked_in_at)``, the target row locked."""
-    for kind, sql in _TARGETS:
-        cur = await conn.execute(sql, {"id": item.values["id"], "room": item.rid})
-        row = await cur.fetchone()
-        if row is not None:
+    """``(kind, released_at, room auto_release, checked_in_at)``, the target row locked
+    first and its state read after (so the first of a check-in and a release wins)."""
+    params = {"id": item.values["id"], "room": item.rid}
+    for kind, lock in _LOCKS:
+        cur = await conn.execute(lock, params)
+        if await cur.fetchone() is not None:
+            cur = await conn.execute(_STATES[kind], params)
+            row = await cur.fetchone()
+            assert row is not None  # locked: it cannot have gone
             return kind, row[0], row[1], row[2]
     raise Rejection(
         Code.NOT_FOUND, f"meeting {item.values['id']} is not in the calendar of {item.resource}"
@@ -114,8 +117,15 @@ class MeetingCheckin:
         column = "meeting_id" if kind == "meeting" else "booking_id"
         await conn.execute(
             f"INSERT INTO checkins (room_id, {column}, person_id, device_id, checked_in_at)"
-            " VALUES (%s, %s, (SELECT id FROM people WHERE id = %s), %s, %s)",
-            [item.rid, item.values["id"], item.values["person"], ctx.device.id, item.created],
+            " VALUES (%s, %s, (SELECT id FROM people WHERE id = %s AND site_id = %s), %s, %s)",
+            [
+                item.rid,
+                item.values["id"],
+                item.values["person"],
+                ctx.device.site_id,
+                ctx.device.id,
+                item.created,
+            ],
         )
 
 

@@ -100,7 +100,8 @@ async def _local_queue(state_dir: Path, what: str) -> Any:
     path = state_dir / QUEUE_FILE
     if not path.exists():
         return None
-    queue = AsyncSealedQueue(path, load_identity(state_dir).sealing_key())
+    identity = load_identity(state_dir)
+    queue = AsyncSealedQueue(path, identity.sealing_key(), device_id=identity.device_id)
     await queue.open()
     try:
         if what == "counts":

@@ -137,6 +137,7 @@ class Device:
             starts_at=starts_at,
             ends_at=ends_at,
             created_at=created_at or datetime.now(UTC),
+            device_id=self.id,  # bound to this device, as every enrolled device seals
         )
 
     def batch(self, *events: SealedEvent) -> dict[str, Any]:

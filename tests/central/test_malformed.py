@@ -168,7 +168,8 @@ def test_arbitrary_enroll_bodies_never_break_the_server(harness: _Harness, body:
     response = harness.loop.run_until_complete(
         harness.client.post("/v1/enroll", content=json.dumps(body).encode())
     )
-    assert response.status_code in (400, 403, 413), response.text
+    # 429 once the guesses from this address pass the rate limit
+    assert response.status_code in (400, 403, 413, 429), response.text
     assert set(response.json()) == {"error", "detail"}
 
 

@@ -203,9 +203,10 @@ def test_0004_applies_on_an_existing_0003_database(
         conn.execute("INSERT INTO rooms (id, site_id, name) VALUES ('old', 's', 'Old')")
         conn.execute("INSERT INTO people (id, site_id, name) VALUES ('p-old', 's', 'Old')")
 
-    assert init_db(pg_dsn) == [4, 5]
+    newer = [m.version for m in migrations() if m.version > 3]
+    assert newer[0] == 4 and init_db(pg_dsn) == newer
     assert init_db(pg_dsn) == []
-    assert applied_versions(pg_dsn) == [1, 2, 3, 4, 5]
+    assert applied_versions(pg_dsn) == [1, 2, 3, *newer]
     with psycopg.connect(pg_dsn) as conn:
         room = conn.execute(
             "SELECT ask_booker, presence_checkin, empty_offer, empty_release FROM rooms"

@@ -75,12 +75,13 @@ class ReportingClient(CentralClient):
 
 async def open_queue(state_dir: Path) -> AsyncSealedQueue:
     """The device's queue; retried briefly while a killed predecessor's lock lingers."""
-    key = load_identity(state_dir).sealing_key()
+    identity = load_identity(state_dir)
+    key = identity.sealing_key()
     deadline = time.monotonic() + OPEN_TIMEOUT_S
     attempts = 0
     while True:
         attempts += 1
-        queue = AsyncSealedQueue(state_dir / QUEUE_FILE, key)
+        queue = AsyncSealedQueue(state_dir / QUEUE_FILE, key, device_id=identity.device_id)
         try:
             await queue.open()
         except QueueLockedError:
