@@ -28,6 +28,7 @@ Example (``/etc/tapin/tapin.toml``)::
     dim_level = 30              # percent
     sleep_outside_hours = true
     pixel_shift_minutes = 10    # 0: never shift
+    colour = "card"             # "full": the status colour fills the whole screen
 
     [presence]                  # BLE occupancy: keys in presence.config, reasons in
     scan = true                 # docs/presence.md
@@ -69,6 +70,7 @@ __all__ = [
 DEFAULT_PATH = Path("/etc/tapin/tapin.toml")
 ROLES = ("panel", "kiosk")
 LOCALES = ("en_GB", "en_US", "sv_SE")
+COLOUR_MODES = ("card", "full")
 _MAX_BYTES = 64 * 1024
 
 
@@ -101,6 +103,9 @@ class ScreenSettings:
     dim_level: int = 30
     sleep_outside_hours: bool = True
     pixel_shift_minutes: int = 10
+    colour: str = "card"
+    """``card``: the status colour fills the status card; ``full``: the whole screen
+    (readable from further away, as Teams panels do)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +245,7 @@ _SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "dim_level": _whole(1, 100),
         "sleep_outside_hours": _flag,
         "pixel_shift_minutes": _whole(0, 24 * 60),
+        "colour": _choice(COLOUR_MODES),
     },
     "presence": dict(presence_config.KEYS),
 }
@@ -297,6 +303,7 @@ def _build(values: Mapping[str, Any], source: str, defaults: Mapping[str, Any]) 
         pixel_shift_minutes=merged.get(
             "screen.pixel_shift_minutes", defaults_screen.pixel_shift_minutes
         ),
+        colour=merged.get("screen.colour", defaults_screen.colour),
     )
     presence = _presence(merged, source)
     return Config(

@@ -109,3 +109,13 @@ def test_kiosk_needs_a_lobby(tmp_path: Path) -> None:
         load_config(write(tmp_path, text))
     config = load_config(write(tmp_path, text.replace('room = "aurora"', 'lobby = "main"')))
     assert config.role == "kiosk" and config.lobby == "main"
+
+
+def test_the_colour_mode(tmp_path: Path) -> None:
+    good = GOOD.format(state=tmp_path)
+    assert load_config(write(tmp_path, good)).screen.colour == "card"
+    full = load_config(write(tmp_path, good + '\n[screen]\ncolour = "full"\n'))
+    assert full.screen.colour == "full"
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, good + '\n[screen]\ncolour = "rainbow"\n'))
+    assert caught.value.key == "screen.colour" and "must be one of card, full" in str(caught.value)
