@@ -13,13 +13,19 @@ Not timed: setting all that up and sealing the events into the queue (the mix a 
 sends: presence samples, issue reports and some bookings at distinct, non-overlapping
 future slots). Timed: ``drain`` until nothing is waiting in the queue. Afterwards the
 ledger must hold exactly N ``applied`` rows for the device and each effect table the
-number of events of its type::
+number of events of its type.
+
+Then, in the same run, the baseline (:mod:`benchmarks.drain_raw`): the very rows central
+wrote (ledger and effect rows) are read back and inserted straight into a fresh database
+with the same schema, one transaction per drain batch, with ``COPY`` and then with
+``executemany``. The ratio compares the drain's events/s with the faster of the two::
 
     .venv/bin/python -m benchmarks.drain              # N=10000, batches of 500
     .venv/bin/python -m benchmarks.drain --n 20000 --batch 1000
 
 Exit status 2 when PostgreSQL is not reachable, 1 when a check fails. The last line is
-``drain: N events/s (target >= 3000)``.
+``drain: N events/s (target >= 3000); raw COPY R rows/s = E events/s; drain/raw X
+(target >= 0.5)``.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from typing import Any
 
 import psycopg
 
+from benchmarks import drain_raw
 from central.local import SERVER_DSN, LocalCentral, server_reachable, throwaway_database
 from sync.agent import SyncAgent
 from sync.client import CentralClient
@@ -50,6 +57,7 @@ from sync.wire import SealedEvent
 __all__ = ["main"]
 
 TARGET = 3000.0
+RATIO_TARGET = 0.5
 ROOM = "aurora"
 RESOURCE = f"room:{ROOM}"
 QUEUE_FILE = "queue.db"
@@ -80,6 +88,8 @@ EFFECTS = {
 class Timed:
     seconds: float
     uploads: int
+    upload_seconds: float
+    """Of ``seconds``, how long the device waited on ``upload`` (encoding, TLS, central)."""
     counts: QueueCounts
     outcomes: Counter[str]
     last_error: str | None
@@ -136,13 +146,16 @@ class CountingClient(CentralClient):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.uploads = 0
+        self.upload_seconds = 0.0
         self.outcomes: Counter[str] = Counter()
 
     async def upload(
         self, epochs: Mapping[str, bytes], events: Sequence[SealedEvent]
     ) -> list[dict[str, Any]]:
         self.uploads += 1
+        started = time.perf_counter()
         results = await super().upload(epochs, events)
+        self.upload_seconds += time.perf_counter() - started
         self.outcomes.update(result["outcome"] for result in results)
         return results
 
@@ -168,7 +181,14 @@ async def drain(state_dir: Path, identity: DeviceIdentity, batch: int) -> Timed:
     finally:
         await client.aclose()
         await queue.close()
-    return Timed(seconds, client.uploads, counts, client.outcomes, agent.status.last_error)
+    return Timed(
+        seconds,
+        client.uploads,
+        client.upload_seconds,
+        counts,
+        client.outcomes,
+        agent.status.last_error,
+    )
 
 
 def verify(dsn: str, device_id: str, kinds: Counter[str], n: int) -> list[str]:
@@ -234,6 +254,12 @@ def main(argv: list[str] | None = None) -> int:
             problems = verify(dsn, identity.device_id, kinds, args.n)
         finally:
             central.stop()
+        captured = drain_raw.capture(dsn, identity.device_id, args.batch)
+        raw: dict[str, float] = {}
+        for method in ("copy", "executemany"):
+            with throwaway_database("tapin_bench_raw") as raw_dsn:
+                drain_raw.prepare(raw_dsn, captured)
+                raw[method] = drain_raw.load(raw_dsn, captured, method)
 
     if timed.counts.waiting or timed.counts.rejected or timed.counts.quarantined:
         problems.append(f"the device's queue is not empty: {timed.counts}")
@@ -241,7 +267,10 @@ def main(argv: list[str] | None = None) -> int:
         problems.append(f"central answered {dict(timed.outcomes)}, not {args.n} applied")
     rate = args.n / timed.seconds
     print(f"  events: {args.n}")
-    print(f"  seconds: {timed.seconds:.3f}")
+    print(
+        f"  seconds: {timed.seconds:.3f}, of which {timed.upload_seconds:.3f} in upload"
+        " (JSON, TLS, central) and the rest in the device's queue"
+    )
     print(f"  batch size: {args.batch} ({timed.uploads} uploads)")
     if timed.last_error:
         print(f"  last error: {timed.last_error}")
@@ -249,7 +278,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  CHECK FAILED: {problem}")
     if not problems:
         print(f"  checked: {args.n} applied exactly once; every effect table matches")
-    print(f"drain: {rate:.0f} events/s (target >= {TARGET:.0f})")
+    rows = captured.rows
+    print(
+        f"  baseline: the same {rows} rows ({args.n} ledger + {rows - args.n} effect rows)"
+        f" straight into a fresh database, {len(captured.batches)} transactions"
+    )
+    for method, seconds in raw.items():
+        print(
+            f"  raw {method}: {seconds:.3f} s = {rows / seconds:.0f} rows/s"
+            f" = {args.n / seconds:.0f} events/s"
+        )
+    best = min(raw, key=lambda m: raw[m])
+    raw_rate = args.n / raw[best]
+    print(
+        f"drain: {rate:.0f} events/s (target >= {TARGET:.0f}); raw {best}"
+        f" {rows / raw[best]:.0f} rows/s = {raw_rate:.0f} events/s;"
+        f" drain/raw {rate / raw_rate:.2f} (target >= {RATIO_TARGET})"
+    )
     return 1 if problems else 0
 
 

@@ -13,15 +13,14 @@ import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from central.asgi import DEFAULT_POOL, DSN_ENV, KEY_ENV, POOL_ENV, pool_size
 from central.errors import DatabaseUnavailable, ServerError, SettingsError
 
 __all__ = ["add_parser", "main"]
-
-DSN_ENV = "TAPIN_CENTRAL_DSN"
-KEY_ENV = "TAPIN_CENTRAL_KEY"
 
 T = TypeVar("T")
 
@@ -52,6 +51,24 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
     serve.add_argument("--port", type=int, help="port (default 8443 with TLS, else 8080)")
     serve.add_argument("--cert", help="TLS certificate chain (PEM)")
     serve.add_argument("--key", help="TLS private key (PEM)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes sharing the port, each with its own database pool (default 1)",
+    )
+    serve.add_argument(
+        "--pool-max",
+        type=int,
+        default=None,
+        help=f"database connections per worker (default ${POOL_ENV} or {DEFAULT_POOL})",
+    )
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        metavar="ADDRS",
+        help="comma-separated addresses of load balancers whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed (default $FORWARDED_ALLOW_IPS or 127.0.0.1)",
+    )
 
     code = _command(commands, "enroll-code", "make a one-time code to enroll a device", _code)
     scope = code.add_mutually_exclusive_group(required=True)
@@ -260,31 +277,61 @@ def _serve(args: argparse.Namespace) -> int:
     def action() -> int:
         import uvicorn
 
-        from central.app import create_app
         from central.keys import load_private_key
         from central.migrate import applied_versions, migrations
 
         if bool(args.cert) != bool(args.key):
             raise SettingsError("give both --cert and --key for TLS, or neither")
         dsn = _dsn(args)
-        key = load_private_key(_key_path(args))
+        load_private_key(_key_path(args))  # a bad key file stops us here, not in each worker
         if len(applied_versions(dsn)) < len(migrations()):
             raise SettingsError("the database schema is not up to date; run `init-db` first")
+        if args.workers < 1:
+            raise SettingsError("--workers must be at least 1")
+        pool = pool_size(args.pool_max if args.pool_max is not None else os.environ.get(POOL_ENV))
         tls = bool(args.cert)
         if not tls:
             print("central: serving plain HTTP; devices need TLS in front", file=sys.stderr)
-        uvicorn.run(
-            create_app(dsn, key),
-            host=args.host,
-            port=args.port or (8443 if tls else 8080),
-            ssl_certfile=args.cert,
-            ssl_keyfile=args.key,
-            date_header=False,  # the app sends its own Date on every response
-            server_header=False,
-        )
+        # the workers (spawned processes) read their settings from the environment
+        key_path = os.path.abspath(_key_path(args))
+        os.environ.update({DSN_ENV: dsn, KEY_ENV: key_path, POOL_ENV: str(pool)})
+        settings: dict[str, Any] = {
+            "factory": True,
+            "workers": args.workers,
+            "host": args.host,
+            "port": args.port or (8443 if tls else 8080),
+            "ssl_certfile": args.cert,
+            "ssl_keyfile": args.key,
+            "forwarded_allow_ips": args.forwarded_allow_ips,
+            "date_header": False,  # the app sends its own Date on every response
+            "server_header": False,
+        }
+        if args.workers == 1:
+            uvicorn.run("central.asgi:app_from_env", **settings)
+        else:
+            _run_workers(uvicorn.Config("central.asgi:app_from_env", **settings))
         return 0
 
     return _guarded(action)
+
+
+def _run_workers(config: Any) -> None:
+    """uvicorn's supervisor of ``config.workers`` processes on one listening socket.
+
+    uvicorn binds that socket with protocol 0, and asyncio then leaves Nagle's algorithm
+    on for every accepted connection: each keep-alive answer waits for the client's
+    delayed ACK, about 40 ms on Linux (uvicorn issue #3149). The same socket, labelled
+    TCP, gets ``TCP_NODELAY`` in every worker as a single process does.
+    """
+    import socket
+
+    from uvicorn.supervisors import Multiprocess
+
+    bound = config.bind_socket()
+    listener = socket.socket(bound.family, bound.type, socket.IPPROTO_TCP, fileno=bound.detach())
+    listener.set_inheritable(True)
+    with suppress(KeyboardInterrupt):
+        Multiprocess(config, sockets=[listener]).run()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,17 +102,38 @@ class Device:
 
 @dataclass
 class LocalCentral:
+    """``tapin central serve`` on 127.0.0.1 with ``workers`` processes (each with a pool
+    of ``pool_max`` connections, central's default when ``None``)."""
+
     dsn: str
     folder: Path
     port: int = field(default_factory=free_port)
+    workers: int = 1
+    pool_max: int | None = None
     pki: DevPKI = field(init=False)
     key_file: Path = field(init=False)
     proc: subprocess.Popen[bytes] | None = None
+    shared_with: LocalCentral | None = field(default=None, repr=False)
+    """Another central whose key and certificates this one uses (see :meth:`sibling`)."""
 
     def __post_init__(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.pki = make_pki(self.folder / "pki")
-        self.key_file = self.folder / "central.key"
+        if self.shared_with is not None:
+            self.pki, self.key_file = self.shared_with.pki, self.shared_with.key_file
+        else:
+            self.pki = make_pki(self.folder / "pki")
+            self.key_file = self.folder / "central.key"
+
+    def sibling(self, name: str = "sibling", *, workers: int = 1) -> LocalCentral:
+        """A second central process on the same database, with the same key and TLS
+        certificate, on its own port: another machine behind a load balancer."""
+        return LocalCentral(
+            self.dsn,
+            self.folder.parent / f"{self.folder.name}-{name}",
+            workers=workers,
+            pool_max=self.pool_max,
+            shared_with=self,
+        )
 
     @property
     def url(self) -> str:
@@ -130,12 +151,21 @@ class LocalCentral:
         self.central("seed", "--demo")
         return self
 
-    def start(self) -> LocalCentral:
-        with open(self.folder / "central.log", "ab") as log:  # the child keeps its own copy
+    def start(self, *, workers: int | None = None) -> LocalCentral:
+        """Start serving (with ``workers`` processes, when given) and wait until every
+        worker has started."""
+        if workers is not None:
+            self.workers = workers
+        log_file = self.folder / "central.log"
+        offset = log_file.stat().st_size if log_file.exists() else 0
+        with open(log_file, "ab") as log:  # the child keeps its own copy
             self.proc = self._spawn(log)
-        return self._wait_ready()
+        return self._wait_ready(offset)
 
     def _spawn(self, log: Any) -> subprocess.Popen[bytes]:
+        extra = ["--workers", str(self.workers)]
+        if self.pool_max is not None:
+            extra += ["--pool-max", str(self.pool_max)]
         return subprocess.Popen(
             [
                 sys.executable,
@@ -151,39 +181,75 @@ class LocalCentral:
                 str(self.pki.cert_file),
                 "--key",
                 str(self.pki.key_file),
+                *extra,
             ],
             env={**os.environ, **self.env},
             stdout=log,
             stderr=log,
+            process_group=0,  # its workers with it: stop() signals the whole group
         )
 
-    def _wait_ready(self) -> LocalCentral:
+    def _wait_ready(self, offset: int) -> LocalCentral:
         assert self.proc is not None
         context = ssl.create_default_context(cafile=str(self.pki.ca_file))
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 30 + 5 * self.workers
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"central exited: {self.log_tail()}")
-            try:
-                response = httpx.get(self.url + "/v1/health", verify=context, timeout=1)
-                if response.status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
+            if self._started(offset) >= self.workers:
+                try:
+                    response = httpx.get(self.url + "/v1/health", verify=context, timeout=1)
+                    if response.status_code == 200:
+                        return self
+                except httpx.TransportError:
+                    pass
             time.sleep(0.1)
-        raise AssertionError(f"central did not answer in 30 s: {self.log_tail()}")
+        raise AssertionError(f"central did not answer in time: {self.log_tail()}")
+
+    def _started(self, offset: int) -> int:
+        """How many worker processes have finished starting since ``offset`` of the log."""
+        with open(self.folder / "central.log", "rb") as log:
+            log.seek(offset)
+            return log.read().count(b"Application startup complete")
+
+    def pids(self) -> list[int]:
+        """The serving processes: the main one and, with several workers, its children."""
+        if self.proc is None or self.proc.poll() is not None:
+            return []
+        found = [self.proc.pid]
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()
+            if int(fields[1]) == self.proc.pid:  # the parent's pid
+                found.append(int(entry.name))
+        return found
 
     def stop(self, *, kill: bool = False) -> None:
+        """Stop every serving process: SIGTERM (a graceful stop), or SIGKILL with ``kill``."""
         if self.proc is None:
             return
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            if kill:
+                self._kill_group()
+            else:  # the main process stops its workers gracefully, then itself
+                self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=15)
+                self.proc.wait(timeout=15 + 5 * self.workers)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                self._kill_group()
                 self.proc.wait()
+        self._kill_group()  # a worker left behind (its parent gone first)
         self.proc = None
+
+    def _kill_group(self) -> None:
+        assert self.proc is not None
+        with suppress(ProcessLookupError):  # the group this process leads: it and its workers
+            os.killpg(self.proc.pid, signal.SIGKILL)
 
     def log_tail(self) -> str:
         path = self.folder / "central.log"
