@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
+from sync._queue_seal import NewEvent, Sealer, as_utc, check_event
 from sync._queue_store import QueueStore, Row
 from sync._queue_types import (
     SEAL_FAILURE_CODE,
@@ -19,38 +20,24 @@ from sync._queue_types import (
     EventState,
     InvalidArgumentError,
     InvalidEventError,
-    PayloadError,
     QueueClosedError,
     QueueCounts,
     QueueRow,
     SettleSummary,
 )
-from sync.wire import OUTCOMES, EpochKey, SealedEvent, new_event_id, seal_payload
+from sync.wire import OUTCOMES, EpochKey, SealedEvent
 
-__all__ = ["MAX_BATCH", "SealedQueue", "now_utc"]
+__all__ = ["MAX_BATCH", "NewEvent", "SealedQueue", "now_utc"]
 
 log = logging.getLogger("sync.queue")
 
 MAX_BATCH = 10_000
-_TYPE = re.compile(r"[a-z][a-z0-9_.:-]{0,63}")
-# No "@" and no spaces: a resource is an id ("room:aurora"), never a person's address.
-_RESOURCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/+-]{0,127}")
-_TAG_BYTES = 16
 _MAX_REASON = 500
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
-
-
-def _as_utc(moment: object, what: str) -> datetime:
-    """``moment`` in UTC; raises :class:`InvalidEventError` unless an aware datetime."""
-    if not isinstance(moment, datetime):
-        raise InvalidEventError(f"{what} must be a datetime, not {type(moment).__name__}")
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise InvalidEventError(f"{what} must be timezone-aware (naive datetimes are ambiguous)")
-    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
 
 
 def _parse_time(text: Any) -> datetime | None:
@@ -143,6 +130,7 @@ class SealedQueue:
         self._device_id = device_id
         self._lock = threading.Lock()
         self._inflight: dict[str, int] = {}
+        self._sealer = Sealer(device_id, max_payload_bytes)
         store = QueueStore(self._path)
         try:
             recovered = store.recover_inflight()
@@ -174,6 +162,7 @@ class SealedQueue:
         self._epoch = EpochKey.generate(self._central_key)
         self._epoch_used = 0
         self._epoch_stored = False
+        self._sealer.use(self._epoch)
         log.debug("queue epoch %s started", self._epoch.id)
 
     def _open_store(self) -> QueueStore:
@@ -190,59 +179,30 @@ class SealedQueue:
         starts_at: datetime | None = None,
         ends_at: datetime | None = None,
     ) -> SealedEvent:
-        """Seal and store one event; when this returns it survives a power cut.
+        """Seal and store one event in its own transaction; when this returns it is on
+        disk (fsync'd) and survives a power cut.
 
         ``type`` is like ``booking.create``; ``resource`` an id like ``room:aurora``
         (no ``@`` or spaces: clear fields never carry personal data). Raises
         :class:`InvalidEventError` / :class:`PayloadError` (nothing written),
         :class:`QueueStorageError` (nothing written) or :class:`QueueClosedError`.
         """
-        if type.__class__ is not str or not _TYPE.fullmatch(type):
-            raise InvalidEventError(
-                "type must be 1-64 characters: a lowercase letter, then a-z 0-9 _ . : -"
-            )
-        if resource.__class__ is not str or not _RESOURCE.fullmatch(resource):
-            raise InvalidEventError(
-                "resource must be an id of 1-128 characters (letters, digits, _ . : / + -)"
-            )
-        if not isinstance(payload, Mapping):
-            raise PayloadError(f"payload must be a mapping, not {payload.__class__.__name__}")
-        starts = None if starts_at is None else _as_utc(starts_at, "starts_at")
-        ends = None if ends_at is None else _as_utc(ends_at, "ends_at")
-        if starts is not None and ends is not None and ends < starts:
-            raise InvalidEventError("ends_at is before starts_at")
+        checked = check_event(type, resource, payload, starts_at, ends_at)
         with self._lock:
             store = self._open_store()
             created = self._clock()
             if created.__class__ is not datetime or created.tzinfo is not UTC:
-                created = _as_utc(created, "clock()")
+                created = as_utc(created, "clock()")
             if self._epoch_used >= self._epoch_max:
                 self._new_epoch()
             seq = self._next_seq if self._next_seq is not None else store.next_seq()
-            epoch = self._epoch
+            event, row = self._sealer.seal(seq, checked, created)
             try:
-                event = seal_payload(
-                    epoch,
-                    event_id=new_event_id(created),
-                    seq=seq,
-                    type=type,
-                    resource=resource,
-                    payload=payload,
-                    starts_at=starts,
-                    ends_at=ends,
-                    created_at=created,
-                    device_id=self._device_id,
-                )
-            except (TypeError, ValueError, RecursionError) as exc:
-                raise PayloadError(f"payload of a {type} event is not JSON: {exc}") from None
-            size = len(event.ciphertext) - _TAG_BYTES
-            if size > self._max_payload:
-                raise PayloadError(
-                    f"payload of a {type} event is {size} bytes; the limit is {self._max_payload}"
-                )
-            new_epoch = None if self._epoch_stored else (epoch.id, epoch.sealed, event.created_at)
-            try:
-                store.append(event, int(created.timestamp() * 1000), new_epoch)
+                if self._epoch_stored:
+                    store.append(row)
+                else:
+                    epoch = self._epoch
+                    store.append_many([row], [(epoch.id, epoch.sealed, event.created_at)])
             except BaseException:
                 self._next_seq = None  # the commit may or may not have landed: re-read
                 raise
@@ -250,6 +210,58 @@ class SealedQueue:
             self._epoch_used += 1
             self._epoch_stored = True
         return event
+
+    def enqueue_many(self, events: Iterable[NewEvent]) -> list[SealedEvent | InvalidEventError]:
+        """Seal and store several events in one transaction: one fsync for all of them
+        (group commit). When this returns, every event it returned is on disk.
+
+        Returns one entry per event, in order: the :class:`SealedEvent` (sequence
+        numbers consecutive, in that order), or the :class:`InvalidEventError` /
+        :class:`PayloadError` that kept that one out (nothing of it is written; the
+        others are). Raises :class:`QueueStorageError` (none of them written) or
+        :class:`QueueClosedError`.
+        """
+        outcomes: list[SealedEvent | InvalidEventError] = []
+        rows: list[Row] = []
+        epochs: list[Row] = []
+        with self._lock:
+            store = self._open_store()
+            before = (self._epoch, self._epoch_used, self._epoch_stored)
+            seq = self._next_seq if self._next_seq is not None else store.next_seq()
+            clock, seal = self._clock, self._sealer.seal
+            try:
+                for new in events:
+                    try:
+                        checked = check_event(*new)
+                        created = clock()
+                        if created.__class__ is not datetime or created.tzinfo is not UTC:
+                            created = as_utc(created, "clock()")
+                        if self._epoch_used >= self._epoch_max:
+                            self._new_epoch()
+                        event, row = seal(seq, checked, created)
+                    except InvalidEventError as exc:
+                        outcomes.append(exc)
+                        continue
+                    if not self._epoch_stored:
+                        epoch = self._epoch
+                        epochs.append((epoch.id, epoch.sealed, event.created_at))
+                        self._epoch_stored = True
+                    rows.append(row)
+                    outcomes.append(event)
+                    seq += 1
+                    self._epoch_used += 1
+                if len(rows) == 1 and not epochs:
+                    store.append(rows[0])
+                elif rows:
+                    store.append_many(rows, epochs)
+            except BaseException:
+                # Nothing of this group is stored: back to the epoch it started with.
+                self._epoch, self._epoch_used, self._epoch_stored = before
+                self._sealer.use(self._epoch)
+                self._next_seq = None  # the commit may or may not have landed: re-read
+                raise
+            self._next_seq = seq
+        return outcomes
 
     def take_batch(self, limit: int = 500) -> Batch:
         """Mark up to ``limit`` pending events in flight and return them, oldest first.
@@ -374,7 +386,7 @@ class SealedQueue:
             raise InvalidArgumentError("max_age must be a positive timedelta")
         with self._lock:
             store = self._open_store()
-            now = _as_utc(self._clock(), "clock()")
+            now = as_utc(self._clock(), "clock()")
             cutoff_ms = int((now - max_age).timestamp() * 1000)
             by_state = store.purge(cutoff_ms, self._epoch.id)
         total = sum(by_state.values())

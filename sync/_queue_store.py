@@ -1,10 +1,11 @@
 """The SQLite file behind :class:`sync.queue.SealedQueue`: pragmas, schema, statements.
 
 Durability: WAL journal, ``synchronous=FULL`` (the WAL is fsync'd at every commit) and
-one ``BEGIN IMMEDIATE … COMMIT`` per appended event. ``locking_mode=EXCLUSIVE`` makes
-the process that opened the queue its only user: a second opener gets
-:class:`QueueLockedError`, the WAL index lives in heap memory (no ``-shm`` file) and
-no lock calls are made per transaction.
+one transaction per append: a lone event's INSERT in autocommit (the statement is the
+transaction), several events (a group commit) or an event with its epoch row in one
+``BEGIN IMMEDIATE … COMMIT``. ``locking_mode=EXCLUSIVE`` makes the process that opened
+the queue its only user: a second opener gets :class:`QueueLockedError`, the WAL index
+lives in heap memory (no ``-shm`` file) and no lock calls are made per transaction.
 
 Every :class:`sqlite3.Error` leaves this module as a :class:`QueueStorageError` (or a
 subclass) naming the file and what a technician can do about it.
@@ -143,6 +144,8 @@ class QueueStore:
             )
         except sqlite3.Error as exc:
             raise translate(exc, path) from None
+        # One cursor for the hot path: no cursor object made per enqueue.
+        self._insert = self.conn.cursor().execute
         try:
             self.db = Database(self.conn, recursive_triggers=False, execute_plugins=False)
             self._configure()
@@ -266,35 +269,35 @@ class QueueStore:
 
     # Operations --------------------------------------------------------------------
 
-    def append(self, event: SealedEvent, created_ms: int, new_epoch: Row | None) -> None:
-        """Insert one event in one fsync'd transaction (its seq is used from then on).
+    def append(self, row: Row) -> None:
+        """Insert one ``events`` row (``_INSERT_EVENT``'s columns) in its own transaction.
 
-        ``new_epoch`` is ``(id, sealed, created_at)`` when the epoch is not stored yet.
-        Raises :class:`QueueStorageError` (or a subclass); nothing is written then.
+        In autocommit mode the INSERT is a whole transaction: SQLite commits it, fsync
+        of the WAL included, before ``execute`` returns, with one statement instead of
+        three. Raises :class:`QueueStorageError` (or a subclass); nothing is written then.
+        """
+        if self.conn.in_transaction:  # a failed ROLLBACK left one open: never join it
+            self.append_many([row], [])  # (BEGIN then fails, naming the problem)
+            return
+        try:
+            self._insert(_INSERT_EVENT, row)
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise translate(exc, self.path) from None
+
+    def append_many(self, rows: Sequence[Row], epochs: Sequence[Row]) -> None:
+        """Insert ``events`` rows and ``(id, sealed, created_at)`` epoch rows in one
+        ``BEGIN IMMEDIATE … COMMIT``: one fsync for all of them.
+
+        Raises :class:`QueueStorageError` (or a subclass); none of them is written then.
         """
         conn = self.conn
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                if new_epoch is not None:
-                    conn.execute(_INSERT_EPOCH, new_epoch)
-                conn.execute(
-                    _INSERT_EVENT,
-                    (
-                        event.seq,
-                        event.id,
-                        event.type,
-                        event.resource,
-                        event.starts_at,
-                        event.ends_at,
-                        event.created_at,
-                        created_ms,
-                        event.epoch,
-                        event.nonce,
-                        event.ciphertext,
-                        event.ad,
-                    ),
-                )
+                if epochs:
+                    conn.executemany(_INSERT_EPOCH, epochs)
+                conn.executemany(_INSERT_EVENT, rows)
                 conn.execute("COMMIT")
             except BaseException:
                 self._rollback()

@@ -17,6 +17,7 @@ __all__ = [
     "Batch",
     "EventSink",
     "EventState",
+    "GroupCommits",
     "InvalidArgumentError",
     "InvalidEventError",
     "PayloadError",
@@ -169,6 +170,18 @@ class QueueRow:
     created_at: datetime
     state: EventState
     reason: str | None = field(default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupCommits:
+    """What :class:`AsyncSealedQueue`'s group commit has done since the queue opened."""
+
+    transactions: int = 0
+    """Transactions that stored events (one fsync each)."""
+    events: int = 0
+    """Events they stored."""
+    largest: int = 0
+    """The most events one transaction stored."""
 
 
 class EventSink(Protocol):

@@ -13,10 +13,13 @@ States: ``pending`` → ``inflight`` (taken for an upload) → deleted when cent
 ``quarantined`` (kept: central cannot open the seal, or the row is unreadable here).
 Opening the queue puts events left in flight by a crash back to pending.
 
-:class:`SealedQueue` is synchronous and meant for a worker thread;
-:class:`AsyncSealedQueue` runs each call on one dedicated thread. This module is the
-public surface; the code lives in ``_queue_core`` (the queue), ``_queue_store`` (the
-SQLite file), ``_queue_async`` and ``_queue_types``. See ``docs/queue.md``.
+:class:`SealedQueue` is synchronous and meant for a worker thread (``enqueue`` writes
+one event per transaction, ``enqueue_many`` several in one); :class:`AsyncSealedQueue`
+runs each call on one dedicated thread and group-commits concurrent enqueues: one fsync
+for all the events that arrived while the previous commit was in progress, each caller
+released once its event is on disk. This module is the public surface; the code lives
+in ``_queue_core`` (the queue), ``_queue_seal`` (checks and sealing), ``_queue_store``
+(the SQLite file), ``_queue_async`` and ``_queue_types``. See ``docs/queue.md``.
 
 Exceptions::
 
@@ -32,13 +35,15 @@ Exceptions::
 
 from __future__ import annotations
 
-from sync._queue_async import AsyncSealedQueue
+from sync._queue_async import MAX_GROUP, AsyncSealedQueue
 from sync._queue_core import MAX_BATCH, SealedQueue, now_utc
+from sync._queue_seal import NewEvent
 from sync._queue_types import (
     SEAL_FAILURE_CODE,
     Batch,
     EventSink,
     EventState,
+    GroupCommits,
     InvalidArgumentError,
     InvalidEventError,
     PayloadError,
@@ -54,13 +59,16 @@ from sync._queue_types import (
 
 __all__ = [
     "MAX_BATCH",
+    "MAX_GROUP",
     "SEAL_FAILURE_CODE",
     "AsyncSealedQueue",
     "Batch",
     "EventSink",
     "EventState",
+    "GroupCommits",
     "InvalidArgumentError",
     "InvalidEventError",
+    "NewEvent",
     "PayloadError",
     "QueueClosedError",
     "QueueCorruptError",
@@ -79,8 +87,10 @@ for _public in (
     AsyncSealedQueue,
     Batch,
     EventState,
+    GroupCommits,
     InvalidArgumentError,
     InvalidEventError,
+    NewEvent,
     PayloadError,
     QueueClosedError,
     QueueCorruptError,

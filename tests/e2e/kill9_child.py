@@ -2,20 +2,23 @@
 
 ::
 
-    python -m tests.e2e.kill9_child STATE_DIR [--mode both|drain] [--batch 20]
+    python -m tests.e2e.kill9_child STATE_DIR [--mode both|drain] [--batch 20] [--producers 8]
 
 It opens the enrolled device's real sealed queue (``<state>/queue.db``, sealed to
 central's key from the device identity) and its real client (TLS, bearer token). In
-``both`` mode it then, concurrently and forever, enqueues ``issue.report`` events and
-drains them to central with :class:`sync.agent.SyncAgent` in small batches, so that a
-``kill -9`` lands in an enqueue, an upload, or between central's answer and the settle.
-In ``drain`` mode it only drains until nothing is waiting, then exits 0.
+``both`` mode it then, concurrently and forever, enqueues ``issue.report`` events from
+several producers at once (so that the queue group-commits them: one transaction for
+the events that arrive while the previous one commits) and drains them to central with
+:class:`sync.agent.SyncAgent` in small batches, so that a ``kill -9`` lands in a group
+commit, an upload, or between central's answer and the settle. In ``drain`` mode it
+only drains until nothing is waiting, then exits 0.
 
 It reports on stdout, one flushed line per fact (a line cut by the kill has no newline
 and is not a fact)::
 
     open <attempts>                         the queue is open (after that many tries)
     ack <event_id> <report_id>              enqueue() returned: the event is acknowledged
+    groups <transactions> <events>          the queue's group commits so far (every 20 acks)
     up <n>                                  a batch of n events is about to be uploaded
     res <applied> <duplicate> <rejected>    central's answer to that batch
     fail <error class>                      an upload failed (e.g. central is down)
@@ -94,17 +97,31 @@ async def open_queue(state_dir: Path) -> AsyncSealedQueue:
         return queue
 
 
-async def enqueue_forever(queue: AsyncSealedQueue) -> None:
-    n = 0
-    while True:
-        report_id = str(uuid.uuid4())
-        event = await queue.enqueue(
-            "issue.report",
-            RESOURCE,
-            {"report_id": report_id, "category": "display", "text": f"Screen flickers #{n}"},
-        )
-        emit(f"ack {event.id} {report_id}")
-        n += 1
+async def enqueue_forever(queue: AsyncSealedQueue, producers: int) -> None:
+    acks = 0
+
+    async def produce(k: int) -> None:
+        nonlocal acks
+        n = 0
+        while True:
+            report_id = str(uuid.uuid4())
+            event = await queue.enqueue(
+                "issue.report",
+                RESOURCE,
+                {
+                    "report_id": report_id,
+                    "category": "display",
+                    "text": f"Screen flickers #{n} (producer {k})",
+                },
+            )
+            emit(f"ack {event.id} {report_id}")
+            n += 1
+            acks += 1
+            if acks % 20 == 0:
+                commits = queue.group_commits
+                emit(f"groups {commits.transactions} {commits.events}")
+
+    await asyncio.gather(*(produce(k) for k in range(producers)))
 
 
 async def drain_forever(agent: SyncAgent) -> None:
@@ -130,7 +147,7 @@ async def drain_until_empty(agent: SyncAgent, queue: AsyncSealedQueue) -> int:
         await asyncio.sleep(0.1)
 
 
-async def run(state_dir: Path, mode: str, batch: int) -> int:
+async def run(state_dir: Path, mode: str, batch: int, producers: int = 8) -> int:
     identity = load_identity(state_dir)
     queue = await open_queue(state_dir)
     client = ReportingClient(
@@ -147,7 +164,7 @@ async def run(state_dir: Path, mode: str, batch: int) -> int:
     try:
         if mode == "drain":
             return await drain_until_empty(agent, queue)
-        await asyncio.gather(enqueue_forever(queue), drain_forever(agent))
+        await asyncio.gather(enqueue_forever(queue, producers), drain_forever(agent))
         return 0  # not reached: the parent kills us
     finally:
         await client.aclose()
@@ -159,8 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("state_dir", type=Path, help="the enrolled device's state directory")
     parser.add_argument("--mode", choices=("both", "drain"), default="both")
     parser.add_argument("--batch", type=int, default=20, help="events per upload (default 20)")
+    parser.add_argument("--producers", type=int, default=8, help="concurrent enqueuers (default 8)")
     args = parser.parse_args(argv)
-    return asyncio.run(run(args.state_dir, args.mode, args.batch))
+    return asyncio.run(run(args.state_dir, args.mode, args.batch, args.producers))
 
 
 if __name__ == "__main__":

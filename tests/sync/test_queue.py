@@ -336,6 +336,17 @@ def test_queue_is_durable_by_configuration(queue: SealedQueue) -> None:
     assert conn.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
 
 
+def test_an_enqueue_never_writes_into_a_transaction_left_open(queue: SealedQueue) -> None:
+    queue.enqueue("booking.create", "room:aurora", {})
+    assert queue._store is not None
+    conn = queue._store.conn
+    conn.execute("BEGIN")  # as if a ROLLBACK after an I/O error had failed
+    with pytest.raises(QueueStorageError, match="within a transaction"):
+        queue.enqueue("booking.create", "room:aurora", {})  # would not be committed
+    conn.execute("ROLLBACK")
+    assert queue.enqueue("booking.create", "room:aurora", {}).seq == 2
+
+
 # Storage errors ----------------------------------------------------------------------
 
 
