@@ -56,5 +56,6 @@ def prepare_kivy(kivy_home: Path, size: tuple[int, int], *, offscreen: bool) -> 
     Config.set("kivy", "exit_on_escape", "0")
     Config.set("input", "mouse", "mouse,disable_multitouch")
     # the on-screen keyboard docks at the bottom for text fields; a USB keyboard or badge
-    # reader (which types like a keyboard) works too
+    # reader (which types like a keyboard) works too. Tapin's own layouts and docking:
+    # tapin.ui.keyboard
     Config.set("kivy", "keyboard_mode", "systemanddock")

@@ -35,8 +35,19 @@ IDLE_SECONDS = 60.0
 
 # English sources, shown as ``_(PROMPT)`` etc. in the language of the moment
 PROMPT = "Enter the admin PIN"
-NOT_SET_UP = "Admin is not set up on this panel"
-NOT_SET_UP_DETAIL = "A technician must set [admin] pin_hash first"
+NOT_SET_UP = "No admin PIN is set for this device"
+NOT_SET_UP_DETAIL = (
+    "To set one, run “tapin admin hash-pin” on the device, add the line it prints "
+    "to {file} under [admin], then restart Tapin."
+)
+SOME_CONFIG = "the device's configuration file"
+
+
+def not_set_up_detail(config_source: str) -> str:
+    """What a technician does to set a PIN, naming the configuration file when the
+    device was started from one (``config_source`` is :attr:`Config.source`)."""
+    named = bool(config_source) and not config_source.startswith("<")
+    return _(NOT_SET_UP_DETAIL).format(file=config_source if named else _(SOME_CONFIG))
 
 
 def wrong_message(tries_left: int) -> str:
@@ -82,7 +93,7 @@ class PinDots(Widget):
 
 class AdminPinScreen(TapinScreen):
     """``name`` is ``admin_pin``. ``guard`` is ``None`` when no PIN is configured: the
-    prompt then says admin is not set up, and the keypad stays off."""
+    prompt then says how a technician sets one, and there is no keypad at all."""
 
     """Taller than wide: title and message on top, keypad below, Cancel at the bottom."""
     pad = NumericProperty(24.0)
@@ -106,6 +117,11 @@ class AdminPinScreen(TapinScreen):
         self.ctx = ctx
         self.guard = guard
         self.set_up = guard is not None
+        # the keypad widget itself (``ids`` holds weak proxies): without a PIN it is not
+        # on the screen at all, and tests still reach it here
+        self.keypad = next(c for c in self.children if c.uid == self.ids.keypad.uid)
+        if guard is None:
+            self.remove_widget(self.keypad)
         self._entry = ""
         self._ticker: ClockEvent | None = None
         self._idle: ClockEvent | None = None
@@ -142,7 +158,8 @@ class AdminPinScreen(TapinScreen):
     def _show_state(self, *, keep: bool = False) -> None:
         """Prompt, lock countdown or "not set up". ``keep`` leaves a wrong-PIN message."""
         if self.guard is None:
-            self.message, self.detail = _(NOT_SET_UP), _(NOT_SET_UP_DETAIL)
+            self.message = _(NOT_SET_UP)
+            self.detail = not_set_up_detail(self.ctx.runtime.config.source)
             self.error, self.keypad_on = False, False
         elif self.guard.locked:
             self.message, self.detail = locked_message(self.guard), _("Too many wrong tries")

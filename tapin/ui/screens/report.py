@@ -10,6 +10,11 @@ the screen is shown or left.
 
 Kiosk text is hostile until cleaned: :func:`clean_text` drops control and bidi-override
 characters and caps the length, as the person types and whatever sets the text.
+
+The description is typed on Tapin's on-screen keyboard (text layout, in the device's
+language: :mod:`tapin.ui.keyboard`) or a USB keyboard. While the on-screen keyboard is
+docked, the form moves into the space above it: the category grid folds away and the
+field, the count, Cancel and Send stay in view.
 """
 
 from __future__ import annotations
@@ -30,13 +35,13 @@ from kivy.properties import (
     ObjectProperty,
     StringProperty,
 )
-from kivy.uix.textinput import TextInput
 
 from tapin.domain import IssueCategory
 from tapin.hardware.camera import CameraError
 from tapin.i18n import _
 from tapin.pending import MAX_PHOTO, ActionError
 from tapin.ui.context import ScreenContext
+from tapin.ui.keyboard import TapinTextInput, dock
 from tapin.ui.kit import TapinScreen, TapinToggle
 
 __all__ = [
@@ -89,9 +94,9 @@ def clean_text(text: object, limit: int = MAX_CHARS) -> str:
     return "".join(kept)
 
 
-class ReportTextInput(TextInput):
+class ReportTextInput(TapinTextInput):
     """One line of at most ``max_chars`` clean characters, typed on the on-screen
-    keyboard when Kivy's ``keyboard_mode`` is ``dock`` or ``systemanddock``."""
+    keyboard (text layout) or a hardware keyboard."""
 
     max_chars = NumericProperty(MAX_CHARS)
 
@@ -134,8 +139,11 @@ class ReportScreen(TapinScreen):
     """Why the report (or the photo) did not work, for the person at the panel."""
     room_name = StringProperty("")
     typing = BooleanProperty(False)
-    """The field has an on-screen keyboard docked under it: the category grid folds away
-    so that the field stays above the keyboard (Kivy docks it over the lower half)."""
+    """The field has the on-screen keyboard docked under it: the form moves above it."""
+    covered = NumericProperty(0.0)
+    """How much of the screen, from the bottom, the keyboard covers while typing."""
+    folded = BooleanProperty(False)
+    """Typing in landscape: the categories and their labels fold away (no room)."""
 
     def __init__(self, ctx: ScreenContext, **kwargs: Any) -> None:
         kwargs.setdefault("name", "report")
@@ -154,7 +162,8 @@ class ReportScreen(TapinScreen):
             button.unit = self.unit
             self.ids.categories.add_widget(button)
             self.buttons.append(button)
-        self.ids.description.bind(text=self._on_description, focus=self._on_focus)
+        self.ids.description.bind(text=self._on_description, focus=self._on_keyboard)
+        dock.bind(height=self._on_keyboard, target=self._on_keyboard)
 
     # the form --------------------------------------------------------------------------
 
@@ -190,14 +199,14 @@ class ReportScreen(TapinScreen):
     def _on_description(self, _input: Any, text: str) -> None:
         self.count_text = f"{len(text)}/{MAX_CHARS}"
 
-    def _on_focus(self, _input: Any, focus: bool) -> None:
-        window = self.get_root_window()
-        docked = bool(
-            window is not None
-            and getattr(window, "allow_vkeyboard", False)
-            and getattr(window, "docked_vkeyboard", False)
-        )
-        self.typing = focus and docked
+    def _on_keyboard(self, *_: Any) -> None:
+        field = self.ids.description
+        self.typing = bool(field.focus and dock.serves(field))
+        self.covered = float(dock.height) if self.typing else 0.0
+        self.folded = self.typing and not self.portrait
+
+    def on_portrait(self, *_: Any) -> None:
+        self._on_keyboard()
 
     @property
     def description(self) -> str:

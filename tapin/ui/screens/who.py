@@ -3,6 +3,11 @@
 A USB badge reader types the badge id and Enter, like a keyboard: the person is found by
 badge. Or the person types part of their name (on-screen keyboard) and taps it among the
 matches. Only visible people can be found: the directory holds no one else.
+
+The field takes the on-screen keyboard's text layout (:mod:`tapin.ui.keyboard`); the
+dialog stays above the docked keyboard, and in landscape, where the keyboard leaves
+little room, the hint line folds away and the matches go three to a row. Cancel sits
+beside the field, so it is always in view.
 """
 
 from __future__ import annotations
@@ -12,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from kivy.lang import Builder
-from kivy.properties import NumericProperty, StringProperty
-from kivy.uix.modalview import ModalView
+from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 
 from tapin.calendar import Directory
 from tapin.domain import Person
 from tapin.i18n import _
+from tapin.ui.keyboard import KeyboardModal
 from tapin.ui.kit import SecondaryButton
 
 __all__ = ["WhoDialog"]
@@ -27,9 +32,11 @@ Builder.load_file(str(Path(__file__).with_suffix(".kv")))
 MAX_MATCHES = 6
 
 
-class WhoDialog(ModalView):
+class WhoDialog(KeyboardModal):
     message = StringProperty("")
     unit = NumericProperty(1.0)
+    compact = BooleanProperty(False)
+    """A landscape keyboard is docked: hint folded, three matches to a row."""
 
     def __init__(
         self, directory: Directory, on_person: Callable[[Person], None], **kwargs: Any
@@ -39,7 +46,10 @@ class WhoDialog(ModalView):
         self.on_person = on_person
         self.buttons: dict[str, Any] = {}
 
-    def on_open(self) -> None:
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        super().open(*args, **kwargs)
+        # at once, not when the fade-in ends: the keyboard docks now and the dialog
+        # appears where it stays, above it
         self.ids.query.focus = True
 
     def search(self, text: str) -> None:
@@ -48,13 +58,8 @@ class WhoDialog(ModalView):
         self.buttons = {}
         self.message = ""
         for person in self.directory.search(text, MAX_MATCHES):
-            button = SecondaryButton(
-                text=person.name,
-                unit=self.unit,
-                font_units=18,
-                size_hint_y=None,
-                height=self.unit * 52,
-            )
+            # the grid gives every row its height
+            button = SecondaryButton(text=person.name, unit=self.unit, font_units=18)
             button.bind(on_release=lambda _b, p=person: self.choose(p))
             box.add_widget(button)
             self.buttons[person.name] = button

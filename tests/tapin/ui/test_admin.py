@@ -258,18 +258,62 @@ def test_without_a_pin_hash_admin_cannot_be_opened(screen, panel, tmp_path, capl
     p = panel(with_pin=False)
     pin_screen = p.show("admin_pin")
     screen.frames(3)
-    assert "Admin is not set up on this panel" in texts(pin_screen)
-    assert not pin_screen.keypad_on
-    keys = buttons(pin_screen.ids.keypad)
-    for digit in "1234":
-        screen.tap_widget(keys[digit])
-    screen.tap_widget(keys["OK"])
+    shown = texts(pin_screen)
+    assert "No admin PIN is set for this device" in shown
+    assert pin_screen.detail == (
+        "To set one, run “tapin admin hash-pin” on the device, add the line it prints to "
+        "the device's configuration file under [admin], then restart Tapin."
+    )
+    assert pin_screen.detail in shown and "panel" not in " ".join(shown)  # kiosks too
+    # No keypad that looks usable: there is none, and no dots to fill.
+    assert not pin_screen.keypad_on and pin_screen.keypad.parent is None
+    assert set(buttons(pin_screen)) == {"Cancel"} and pin_screen.ids.dots.opacity == 0
+    for x, y in ((650, 60), (650, 200), (700, 330)):  # where the keys would be
+        screen.tap(x, y)
+    pin_screen.press("1")  # even if something pressed a key
+    pin_screen.submit()
     assert pin_screen.digits == 0 and p.went == []
+    for widget in _labels_and_buttons(pin_screen):
+        assert _inside(widget, pin_screen), f"{widget.text!r} at {widget.pos} {widget.size}"
+    detail = pin_screen.ids.detail
+    assert detail.texture_size[1] <= detail.height  # every line of it shows
     save_png(screen, tmp_path, "admin-pin-not-set-up.png")
     warnings = [r for r in caplog.records if "pin_hash" in r.getMessage()]
     p.show("status")
     p.show("admin_pin")
     assert len([r for r in caplog.records if "pin_hash" in r.getMessage()]) == len(warnings) == 1
+    screen.frames(3)
+    screen.tap_widget(pin_screen.ids.cancel)
+    assert p.went == ["status"]
+
+
+def test_without_a_pin_the_prompt_names_the_configuration_file(screen, panel) -> None:
+    from dataclasses import replace
+
+    p = panel(with_pin=False)
+    p.ctx.runtime.config = replace(p.ctx.runtime.config, source="/etc/tapin/tapin.toml")
+    pin_screen = p.show("admin_pin")
+    screen.frames(3)
+    assert "add the line it prints to /etc/tapin/tapin.toml under [admin]" in pin_screen.detail
+
+
+@pytest.mark.parametrize("size", [(480, 800), (1280, 800)])
+def test_without_a_pin_the_words_fit_portrait_and_large_screens(screen, panel, size) -> None:
+    screen.window.size = size
+    try:
+        p = panel(with_pin=False)
+        pin_screen = p.show("admin_pin")
+        screen.frames(4)
+        assert set(buttons(pin_screen)) == {"Cancel"}
+        for widget in _labels_and_buttons(pin_screen):
+            assert _inside(widget, pin_screen), f"{widget.text!r} at {widget.pos} {widget.size}"
+        detail, cancel = pin_screen.ids.detail, pin_screen.ids.cancel
+        assert detail.texture_size[1] <= detail.height
+        assert detail.to_window(detail.x, detail.y)[1] > cancel.to_window(cancel.x, cancel.y)[1]
+        assert min(cancel.size) >= 48
+    finally:
+        screen.window.size = (800, 480)
+        screen.frames(2)
 
 
 def test_admin_screen_shows_device_facts_and_no_personal_data(screen, panel, tmp_path) -> None:
@@ -434,7 +478,13 @@ def test_swedish(swedish, screen, panel, tmp_path) -> None:
     q = panel(with_pin=False)
     pin_screen = q.show("admin_pin")
     screen.frames(3)
-    assert "Admin är inte konfigurerat här" in texts(pin_screen)
+    shown = texts(pin_screen)
+    assert "Ingen admin-PIN är inställd för den här enheten" in shown
+    assert pin_screen.detail == (
+        "Kör ”tapin admin hash-pin” på enheten, lägg raden den skriver ut under [admin] i "
+        "enhetens konfigurationsfil och starta sedan om Tapin."
+    )
+    assert set(buttons(pin_screen)) == {"Avbryt"}
     save_png(screen, tmp_path, "admin-pin-sv-not-set-up.png")
 
 

@@ -201,55 +201,31 @@ def test_the_form_is_cleared_on_each_visit(panel: Panel) -> None:
     assert panel.events() == []  # cancelled: nothing was queued
 
 
-def tap_key(panel: Panel, keyboard: Any, char: str) -> None:
-    """A real tap on the on-screen keyboard's key for ``char`` (or named: "enter")."""
-    layout = keyboard.available_layouts[keyboard.layout]
-    for line in range(1, layout["rows"] + 1):
-        for index, key in enumerate(layout[f"normal_{line}"]):
-            if char in (key[1], key[2]):
-                (x, y), (w, h) = keyboard.layout_geometry[f"LINE_HINT_{line}"][index]
-                # The keyboard is a Scatter docked on the window: local -> window.
-                wx, wy = keyboard.to_parent(
-                    (x + w / 2) * keyboard.width, (y + h / 2) * keyboard.height
-                )
-                panel.screen.tap(wx, panel.screen.window.height - wy)
-                return
-    raise AssertionError(f"no key {char!r} on the keyboard")
+def test_on_screen_keyboard_types_and_the_form_stays_above_it(panel: Panel, tmp_path: Path) -> None:
+    from tapin.ui.keyboard import dock
+    from tests.tapin.ui.test_keyboard import keyboards, tap_key
 
-
-def test_on_screen_keyboard_is_used_when_docked(panel: Panel, tmp_path: Path) -> None:
-    from kivy.config import Config
-    from kivy.uix.vkeyboard import VKeyboard
-
-    # What the app sets for a touchscreen without a physical keyboard (Kivy reads the
-    # flags when the window is made, and the Config whenever it sizes the keyboard).
-    window = panel.screen.window
-    saved = (window.use_syskeyboard, window.allow_vkeyboard, window.docked_vkeyboard)
-    saved_mode = Config.get("kivy", "keyboard_mode")
-    Config.set("kivy", "keyboard_mode", "dock")
-    window.use_syskeyboard, window.allow_vkeyboard, window.docked_vkeyboard = False, True, True
-    try:
-        report = show_report(panel)
-        field = report.ids.description
-        panel.screen.tap_widget(field)
-        panel.screen.frames(3)
-        keyboards = [w for w in window.children if isinstance(w, VKeyboard)]
-        assert field.focus and len(keyboards) == 1
-        for char in "fan":
-            tap_key(panel, keyboards[0], char)
-        assert field.text == "fan"
-        # The field stays above the keyboard: the categories fold away while typing.
-        assert report.typing and field.y >= keyboards[0].top
-        panel.screen.save(tmp_path / "report_keyboard.png")
-        tap_key(panel, keyboards[0], "enter")  # the keyboard's Enter: done typing
-        assert not field.focus and not report.typing
-        assert [w for w in window.children if isinstance(w, VKeyboard)] == []
-        assert report.ids.categories.height > 100
-    finally:
-        window.release_all_keyboards()
-        window.use_syskeyboard, window.allow_vkeyboard, window.docked_vkeyboard = saved
-        Config.set("kivy", "keyboard_mode", saved_mode)
-        panel.screen.frames(2)
+    # Kivy's keyboard_mode is "systemanddock" (tapin.ui.kivyenv): a tap on the field
+    # docks Tapin's keyboard, and a hardware keyboard works as well
+    report = show_report(panel)
+    field = report.ids.description
+    panel.screen.tap_widget(field)
+    panel.screen.frames(3)
+    (keyboard,) = keyboards(panel.screen)
+    assert field.focus and keyboard.layout == "text_en"
+    for char in "fan":
+        tap_key(panel.screen, char)
+    assert field.text == "fan"
+    # The form moves above the keyboard: categories fold away, Cancel and Send stay.
+    assert report.typing and report.covered == dock.height == keyboard.top
+    for name in ("description", "cancel", "send"):
+        widget = report.ids[name]
+        assert widget.to_window(widget.x, widget.y)[1] >= keyboard.top, name
+    panel.screen.save(tmp_path / "report_keyboard.png")
+    tap_key(panel.screen, "enter")  # the keyboard's Enter: done typing
+    assert not field.focus and not report.typing and report.covered == 0
+    assert keyboards(panel.screen) == [] and dock.height == 0
+    assert report.ids.categories.height > 100
 
 
 def test_large_screen_keeps_the_layout(panel: Panel, tmp_path: Path) -> None:
