@@ -50,6 +50,9 @@ class Runtime:
     sync_status: Any = None
     """The sync agent's :class:`sync.agent.SyncStatus` when a device syncs (read-only
     here: the UI shows "offline — N changes waiting" from it)."""
+    on_applied: Callable[[str], None] | None = None
+    """Called with the kind after :meth:`apply_snapshot` took a snapshot (the offline
+    copy of today's free/busy, :mod:`tapin.device.availability`, listens)."""
     _day: date | None = field(default=None, repr=False)
 
     @property
@@ -81,6 +84,9 @@ class Runtime:
                 self.calendar.replace_room(self.config.room, parse_calendar(data, self.config.room))
         except SnapshotError as exc:
             log.warning("ignored a malformed %s snapshot from central: %s", kind, exc)
+        else:
+            if self.on_applied is not None:
+                self.on_applied(kind)
 
     def forget_person(self, person_id: str) -> None:
         """Central's "forget this person": purge every cached trace from memory."""
