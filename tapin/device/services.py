@@ -25,15 +25,18 @@ import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sync.agent import SyncAgent
-from sync.client import CentralClient, CentralError
 from sync.identity import DeviceIdentity, IdentityError, load_identity
 from sync.queue import AsyncSealedQueue, EventSink, QueueCounts, QueueError, QueueRow
 from tapin.config import Config
+from tapin.device.availability import AvailabilityKeeper
 from tapin.device.control import ControlServer
 from tapin.device.runtime import Runtime
+
+if TYPE_CHECKING:  # an enrolled device's link to central (httpx): imported when opened
+    from sync.agent import SyncAgent
+    from sync.client import CentralClient
 
 __all__ = [
     "JOBS",
@@ -129,6 +132,8 @@ class DeviceSync:
 
     async def handle_commands(self) -> int:
         """Apply central's pending commands; returns how many were acknowledged."""
+        from sync.client import CentralError
+
         try:
             commands = await self.client.commands()
         except CentralError as exc:
@@ -170,21 +175,28 @@ async def open_device_sync(config: Config, runtime: Runtime) -> DeviceSync:
     Raises :class:`sync.identity.IdentityError` when the device is not enrolled and
     :class:`sync.queue.QueueError` when the queue file is unusable.
     """
+    from sync.agent import SyncAgent
+    from sync.client import CentralClient
+
     identity = load_identity(config.state_dir)
-    queue = AsyncSealedQueue(config.state_dir / QUEUE_FILE, identity.sealing_key())
+    queue = AsyncSealedQueue(
+        config.state_dir / QUEUE_FILE, identity.sealing_key(), device_id=identity.device_id
+    )
     await queue.open()
     client = CentralClient(
         identity.central_url,
         token=identity.token,
         ca_file=identity.ca_file or (str(config.ca_file) if config.ca_file else None),
     )
+    offline = AvailabilityKeeper(runtime, config.state_dir)
+    await offline.restore()  # today's free/busy from disk, until central answers
     agent = SyncAgent(
         queue,
         client,
         config.state_dir,
         device_id=identity.device_id,
         snapshot_requests=snapshot_requests(identity),
-        on_snapshot=runtime.apply_snapshot,
+        on_snapshot=offline.on_snapshot,
     )
     runtime.sync_status = agent.status
     return DeviceSync(identity, queue, client, agent, runtime)
