@@ -10,23 +10,30 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import importlib.util
 import logging
 from collections.abc import Awaitable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kivy.app import App
 from kivy.clock import Clock, ClockEvent
 from kivy.core.window import Window
-from kivy.uix.screenmanager import NoTransition, ScreenManager
+from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
+import assets
 from panel.context import PanelContext
-from panel.controller import EventSink, PanelController
+from panel.controller import PanelController
+from panel.notices import NoticeBoard
 from panel.screens.status import StatusScreen
 from panel.status_model import build_status_view
 from presence.interface import OccupancySource
+from tapin.device.availability import is_offline_copy
 from tapin.device.runtime import Runtime
 from tapin.i18n import _
-from tapin.pending import ActionError, Notice
+from tapin.pending import ActionError
+
+if TYPE_CHECKING:
+    from sync.queue import EventSink
 
 __all__ = ["SCREENS", "PanelApp"]
 
@@ -49,6 +56,7 @@ class PanelApp(App):
     """Shows one room. Reads the runtime's memory; never touches the network or disk."""
 
     title = "Tapin room panel"
+    icon = str(assets.path("icons", "tapin.png"))
 
     def __init__(
         self,
@@ -86,6 +94,8 @@ class PanelApp(App):
         self.status_screen: StatusScreen | None = None
         self.manager: ScreenManager | None = None
         self.care: Any = None
+        self.notice_board = NoticeBoard()
+        """How long each notice stands (see :class:`panel.notices.NoticeBoard`)."""
         self.tasks: set[asyncio.Future[Any]] = set()
         self._events: list[ClockEvent] = []
         self._refresh_trigger = Clock.create_trigger(self.refresh)
@@ -93,18 +103,18 @@ class PanelApp(App):
         self.controller.subscribe(self._refresh_trigger)
 
     def build(self) -> ScreenManager:
+        """The status screen, drawn at once; every other screen of :data:`SCREENS` is a
+        placeholder whose module and KV load when it is first shown (:meth:`screen`)."""
         manager = ScreenManager(transition=NoTransition())
-        self._default_hardware()
         self.status_screen = StatusScreen(name="status")
+        self.status_screen.full_colour = self.runtime.config.screen.colour == "full"
         self.status_screen.ctx = self.ctx
         manager.add_widget(self.status_screen)
-        for name, (module, cls) in SCREENS.items():
-            try:
-                screen_class = getattr(importlib.import_module(module), cls)
-            except (ImportError, AttributeError):
+        for name, (module, _cls) in SCREENS.items():
+            if importlib.util.find_spec(module) is None:
                 log.debug("screen %s not available", name)
                 continue
-            manager.add_widget(screen_class(ctx=self.ctx, name=name, **self._screen_options(name)))
+            manager.add_widget(_NotLoaded(name=name))
         self.manager = manager
         Window.clearcolor = (0, 0, 0, 1)
         self.refresh()
@@ -112,7 +122,7 @@ class PanelApp(App):
             Clock.schedule_interval(self.refresh, REFRESH_SECONDS),
             Clock.schedule_interval(self._release_check, RELEASE_CHECK_SECONDS),
         ]
-        self._start_screen_care()
+        Window.bind(on_flip=self._start_screen_care)  # not needed to draw the first frame
         return manager
 
     def use_occupancy(self, source: OccupancySource) -> None:
@@ -133,6 +143,30 @@ class PanelApp(App):
         elif Path("/dev/video0").exists():
             self.ctx.extras["camera"] = V4L2Camera()
 
+    def screen(self, name: str) -> Screen | None:
+        """The screen ``name``, loading its module and KV now when it is first shown
+        (Kivy's showcase does the same); ``None`` when this panel has no such screen or
+        it cannot be loaded (logged)."""
+        manager = self.manager
+        if manager is None or not manager.has_screen(name):
+            return None
+        screen = manager.get_screen(name)
+        if not isinstance(screen, _NotLoaded):
+            return screen
+        module, cls = SCREENS[name]
+        try:
+            screen_class = getattr(importlib.import_module(module), cls)
+        except (ImportError, AttributeError):
+            log.exception("screen %s could not be loaded", name)
+            manager.remove_widget(screen)
+            return None
+        if name == "report":
+            self._default_hardware()
+        loaded = screen_class(ctx=self.ctx, name=name, **self._screen_options(name))
+        manager.remove_widget(screen)
+        manager.add_widget(loaded)
+        return loaded
+
     def _screen_options(self, name: str) -> dict[str, Any]:
         if name == "admin_pin":
             from tapin.device.adminpin import PinGuard
@@ -142,7 +176,9 @@ class PanelApp(App):
 
     # screen care: dim, sleep, wake on touch, pixel shift -------------------------------
 
-    def _start_screen_care(self) -> None:
+    def _start_screen_care(self, *_: Any) -> None:
+        """Dimming, sleep and pixel shift, from the first frame on (bound in :meth:`build`)."""
+        Window.unbind(on_flip=self._start_screen_care)
         from panel.screencare import ScreenCare
         from tapin.hardware.display import DisplayError, SimulatedDisplay, SysfsBacklight
 
@@ -180,7 +216,7 @@ class PanelApp(App):
     # navigation and actions ----------------------------------------------------------
 
     def go(self, name: str) -> None:
-        if self.manager is not None and self.manager.has_screen(name):
+        if self.manager is not None and self.screen(name) is not None:
             self.manager.current = name
         elif self.manager is not None:
             log.warning("no screen %s on this panel", name)
@@ -207,6 +243,8 @@ class PanelApp(App):
 
     def actions(self) -> tuple[str, ...]:
         c = self.controller
+        if not self.runtime.calendar.loaded(self.room_id):
+            return ("find", "report")  # no calendar: no booking, but never a dead end
         current = c.current()
         names: list[str] = []
         if c.release_offer is not None:
@@ -217,7 +255,7 @@ class PanelApp(App):
             names.append("book")
         if current is not None and current.checked_in and c.extend_choices():
             names.append("extend")
-        if current is not None:
+        if current is not None and not is_offline_copy(current):  # times only: nothing to end
             names.append("end")
         names += ["find", "report"]
         if len(names) > 4:
@@ -237,25 +275,35 @@ class PanelApp(App):
             now,
             h24=self.runtime.h24,
             sync_status=self.runtime.sync_status,
-            actions=self.actions() if self.runtime.calendar.loaded(self.room_id) else (),
-            notice=self._notice(),
+            actions=self.actions(),
+            **self._notice(),
         )
         if view != self.status_screen.view:
             self.status_screen.view = view
 
-    def _notice(self) -> Notice | None:
-        rejected = self.controller.rejected
-        if rejected is not None:
-            text = _("Not done: {reason}").format(reason=rejected.words)
-            return Notice(text, error=True, at=rejected.at)
-        return self.controller.notices[-1] if self.controller.notices else None
+    def _notice(self) -> dict[str, Any]:
+        """What the notice area and the rejection dialog are made from: the controller's
+        notices, kept as long as each lasts (the board remembers across refreshes)."""
+        c = self.controller
+        return {
+            "notices": tuple(c.notices),
+            "board": self.notice_board,
+            "last_touch": self.care.last_touch if self.care is not None else None,
+            "offer": c.release_offer is not None,
+            "rejected": c.rejected,
+            "pending": tuple(c.pending_kinds()),
+        }
 
     def on_stop(self) -> None:
         self._unsubscribe()
-        Window.unbind(on_touch_down=self._wake)
+        Window.unbind(on_flip=self._start_screen_care, on_touch_down=self._wake)
         for event in self._events:
             event.cancel()
         self._events = []
+
+
+class _NotLoaded(Screen):
+    """A screen of :data:`SCREENS` not shown yet: named, empty, nothing imported."""
 
 
 class _NoSink:

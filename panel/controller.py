@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from panel import rules
 from presence.interface import OccupancySource, SimulatedOccupancy
@@ -31,13 +31,16 @@ from sync.events import (
     MeetingRelease,
     Payload,
 )
-from sync.queue import EventSink
 from tapin.calendar import CalendarStore, day_bounds, site_day
+from tapin.device.availability import is_offline_copy
 from tapin.domain import Meeting
 from tapin.i18n import _
 from tapin.pending import ActionError, Lasts, PendingActions
 
-__all__ = ["ActionError", "EventSink", "PanelController"]
+if TYPE_CHECKING:
+    from sync.queue import EventSink
+
+__all__ = ["ActionError", "PanelController"]
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +96,11 @@ class PanelController(PendingActions):
 
     def extend_choices(self) -> list[int]:
         meeting = self.current()
-        if meeting is None:
+        if meeting is None or is_offline_copy(meeting):  # central knows no such meeting
             return []
-        return rules.extend_choices(meeting, self.meetings(), self.clock())
+        now = self.clock()
+        _, day_end = day_bounds(site_day(now, self.calendar.zone), self.calendar.zone)
+        return rules.extend_choices(meeting, self.meetings(), now, day_end=day_end)
 
     # actions ---------------------------------------------------------------------------
 
@@ -225,15 +230,20 @@ class PanelController(PendingActions):
             await self.check_in()
             log.info("meeting %s checked in by presence", candidate.id)
         current = self.current()
-        if current is None:
+        if current is None or is_offline_copy(current):  # only times are known: keep it
             self.release_offer = None
             return
         decision = rules.empty_room_decision(
             current, room, now, reading, kept_at=self._kept.get(current.id)
         )
-        if decision == "offer" and self.release_offer != current.id:
+        if decision is None and self.release_offer is not None:
+            self.release_offer = None  # people are back: the offer and its notice end
+            self.changed()
+        elif decision == "offer" and self.release_offer != current.id:
             self.release_offer = current.id
-            self.notify(_("The room seems empty. Still using it? Tap Keep the room"))
+            self.notify(
+                _("The room seems empty. Still using it? Tap Keep the room"), lasts=Lasts.OFFER
+            )
         elif decision == "release" and current.id not in self._released:
             self._released.add(current.id)
             self.release_offer = None

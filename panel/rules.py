@@ -128,16 +128,25 @@ def release_decision(
 
 
 def extend_choices(
-    meeting: Meeting, meetings: Sequence[Meeting], now: datetime, *, steps: int = 4
+    meeting: Meeting,
+    meetings: Sequence[Meeting],
+    now: datetime,
+    *,
+    steps: int = 4,
+    day_end: datetime | None = None,
 ) -> list[int]:
     """Minutes the meeting in progress can be extended by, in 15-minute steps, while the
-    room stays free (up to ``steps`` steps). Empty when the next meeting starts at its
-    end or the meeting is not in progress."""
+    room stays free (up to ``steps`` steps) and, like book now, never past ``day_end``
+    (the site's midnight). Empty when the next meeting starts at its end or the meeting
+    is not in progress."""
     now = _utc(now)
     if not meeting.covers(now):
         return []
     others = [m for m in meetings if m.id != meeting.id]
     limit = next_start(others, meeting.end - timedelta(microseconds=1))
+    if day_end is not None:
+        day_end = _utc(day_end)
+        limit = day_end if limit is None else min(limit, day_end)
     choices = []
     for step in range(1, steps + 1):
         new_end = meeting.end + STEP * step

@@ -80,6 +80,26 @@ _SELECT_ROWS = (
 )
 _EXPIRED = "WHERE created_ms < ? AND state <> 'inflight'"
 _DROP_UNUSED_EPOCHS = "DELETE FROM epochs WHERE id <> ? AND id NOT IN (SELECT epoch FROM events)"
+_DROP_EPOCH_IF_UNUSED = (
+    "DELETE FROM epochs WHERE id = ? AND NOT EXISTS (SELECT 1 FROM events WHERE epoch = ?)"
+)
+_CHUNK = 500
+"""Host parameters per statement (SQLite allows at least 999)."""
+
+
+def _epochs_of(conn: sqlite3.Connection, seqs: Sequence[int]) -> set[str]:
+    """The epochs of the events ``seqs``."""
+    found: set[str] = set()
+    for start in range(0, len(seqs), _CHUNK):
+        part = seqs[start : start + _CHUNK]
+        marks = ",".join("?" * len(part))
+        found.update(
+            row[0]
+            for row in conn.execute(
+                f"SELECT DISTINCT epoch FROM events WHERE seq IN ({marks})", tuple(part)
+            )
+        )
+    return found
 
 
 def translate(exc: sqlite3.Error, path: Path) -> QueueStorageError:
@@ -365,6 +385,7 @@ class QueueStore:
     ) -> None:
         """Delete, mark ``(state, reason, seq)`` and return to pending, atomically."""
         with self.write() as conn:
+            touched = _epochs_of(conn, delete)
             conn.executemany(
                 "DELETE FROM events WHERE seq = ? AND state = 'inflight'", [(s,) for s in delete]
             )
@@ -376,8 +397,11 @@ class QueueStore:
                 "UPDATE events SET state = 'pending' WHERE seq = ? AND state = 'inflight'",
                 [(s,) for s in back],
             )
-            if delete:
-                conn.execute(_DROP_UNUSED_EPOCHS, (keep_epoch,))
+            # an epoch's sealed key leaves with its last event: only the epochs of the
+            # deleted events can have become unused (one probe each, no table scan)
+            conn.executemany(
+                _DROP_EPOCH_IF_UNUSED, [(e, e) for e in sorted(touched - {keep_epoch})]
+            )
 
     def counts(self) -> tuple[dict[str, int], str | None]:
         with self.read() as conn:

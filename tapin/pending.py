@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sync.events import (
@@ -31,9 +31,11 @@ from sync.events import (
     Payload,
     StateReason,
 )
-from sync.queue import EventSink
 from tapin import timefmt
 from tapin.i18n import _
+
+if TYPE_CHECKING:
+    from sync.queue import EventSink
 
 __all__ = [
     "ActionError",
@@ -63,6 +65,8 @@ class Lasts(enum.StrEnum):
     """Until the room's status changes (for what the device did by itself)."""
     ACKNOWLEDGED = "acknowledged"
     """Until someone taps it away (errors)."""
+    OFFER = "offer"
+    """While the offer it makes stands (the panel's empty-room "Keep the room")."""
 
 
 @dataclass(frozen=True, slots=True)

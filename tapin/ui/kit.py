@@ -24,6 +24,8 @@ Imports Kivy: import only after :func:`tapin.ui.kivyenv.prepare_kivy`.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ from kivy.properties import BooleanProperty, NumericProperty, OptionProperty
 from kivy.uix.behaviors import ToggleButtonBehavior
 from kivy.uix.button import Button
 from kivy.uix.screenmanager import Screen
+from kivy.uix.widget import Widget
 
 __all__ = [
     "MIN_SCALE",
@@ -46,6 +49,7 @@ __all__ = [
     "SecondaryButton",
     "TapinScreen",
     "TapinToggle",
+    "cut_labels",
     "screen_unit",
 ]
 
@@ -93,15 +97,55 @@ class FitButton(Button):
             self.text_size = (None, None)
             return
         longest = max(self._extent(line, wanted) for line in self.text.split("\n"))
-        scale = 1.0 if longest <= width else max(MIN_SCALE, width / longest)
-        self.font_size = wanted * scale
+        if longest <= width:
+            size = wanted
+        else:
+            # whole pixels, rounded down so the label still fits: every size is a font
+            # the renderer opens and keeps, so sizes are few; never below MIN_SCALE
+            size = max(math.floor(wanted * width / longest), math.ceil(wanted * MIN_SCALE))
+        self.font_size = size
         # wrap (at word boundaries) only when shrinking was not enough
-        wrap: Any = (width, None) if longest * scale > width else (None, None)
+        wrap: Any = (width, None) if longest * size / wanted > width else (None, None)
         self.text_size = wrap
 
     def _extent(self, line: str, size: float) -> float:
         label = CoreLabel(font_size=size, bold=self.bold, font_name=self.font_name)
         return float(label.get_extents(line)[0])
+
+
+def cut_labels(roots: Iterable[Widget]) -> list[str]:
+    """Every visible button under ``roots`` (e.g. ``Window.children``: the screens and
+    any open dialog) whose label is not shown whole: shortened with "…", or wider or
+    taller than its button. Empty when every label fits."""
+    found = []
+    for root in roots:
+        for widget in root.walk():
+            if not isinstance(widget, Button) or not widget.text.strip():
+                continue
+            if widget.opacity <= 0 or widget.width < 2 or widget.height < 2:
+                continue  # not shown
+            shown_w, shown_h = widget.texture_size
+            full_w = max(
+                float(
+                    CoreLabel(
+                        font_size=widget.font_size, bold=widget.bold, font_name=widget.font_name
+                    ).get_extents(line)[0]
+                )
+                for line in widget.text.split("\n")
+            )
+            wraps = widget.text_size[0] is not None
+            cut = widget.shorten and full_w > widget.width
+            if (
+                cut
+                or shown_w > widget.width + 1
+                or shown_h > widget.height + 1
+                or (not wraps and full_w > widget.width + 1)
+            ):
+                found.append(
+                    f"{widget.text!r}: {shown_w:.0f}x{shown_h:.0f} px of label in a "
+                    f"{widget.width:.0f}x{widget.height:.0f} px button"
+                )
+    return found
 
 
 class RoleButton(FitButton):

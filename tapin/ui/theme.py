@@ -2,11 +2,26 @@
 
 Text colours are chosen for a contrast ratio of at least 4.5:1 (WCAG AA) against the
 background they sit on; :func:`contrast` computes it and the tests check every pair.
+The status colours also differ from each other in luminance (a contrast of at least
+1.4 between any two), so they stay apart in greyscale and for colour-blind people:
+dark slate (no calendar) < dark red (busy) < green (free) < light blue (reserved,
+waiting for check-in) < light amber (starting soon). The dark ones carry white text,
+the light ones dark text (:data:`STATE_INK`).
 """
 
 from __future__ import annotations
 
-__all__ = ["PALETTE", "ROLE_COLOURS", "STATE_COLOURS", "contrast", "rgba"]
+__all__ = [
+    "NOTICE_COLOURS",
+    "PALETTE",
+    "ROLE_COLOURS",
+    "STATE_CARDS",
+    "STATE_COLOURS",
+    "STATE_HATCH",
+    "STATE_INK",
+    "contrast",
+    "rgba",
+]
 
 PALETTE = {
     "ink": "#FFFFFF",
@@ -14,18 +29,25 @@ PALETTE = {
     "panel_bg": "#14181F",
     "card_bg": "#222833",
     "muted": "#A9B4C2",
+    "ink_dark": "#14181F",
     "free": "#1B7A3A",
-    "starting_soon": "#9A5B00",
-    "busy": "#B3261E",
-    "unavailable": "#4A5361",
+    "starting_soon": "#F7B92E",
+    "awaiting_checkin": "#5AA6E0",
+    "busy": "#9E1B1B",
+    "unavailable": "#222833",
     "timeline_track": "#3A4350",
     "timeline_meeting": "#E8EDF3",
+    "timeline_free": "#1D5A32",
+    "timeline_past": "#2B313B",
+    "timeline_busy": "#E5554C",
+    "timeline_busy_past": "#6B3B3D",
     "now_marker": "#FFD54A",
     "offline": "#5A3E99",
     "button": "#FFFFFF",
     "button_ink": "#14181F",
     "notice": "#1F4E79",
     "error": "#8E1B1B",
+    "offer": "#F7B92E",
     # button roles (tapin.ui.kit)
     "primary_bg": "#FFFFFF",
     "primary_down": "#C9D2DC",
@@ -48,9 +70,45 @@ ROLE_COLOURS = {
 STATE_COLOURS = {
     "free": PALETTE["free"],
     "starting_soon": PALETTE["starting_soon"],
-    "awaiting_checkin": PALETTE["starting_soon"],
+    "awaiting_checkin": PALETTE["awaiting_checkin"],
     "busy": PALETTE["busy"],
     "unavailable": PALETTE["unavailable"],
+}
+"""The fill of each status (a booking waiting for central is the busy fill, hatched)."""
+
+STATE_INK = {
+    "free": PALETTE["ink"],
+    "starting_soon": PALETTE["ink_dark"],
+    "awaiting_checkin": PALETTE["ink_dark"],
+    "busy": PALETTE["ink"],
+    "unavailable": PALETTE["ink"],
+}
+"""The text and icon colour on each status colour."""
+
+STATE_CARDS = {
+    # the Now/Next card on the status colour: darker under white ink, lighter under dark
+    "free": "#0F5A2A",
+    "starting_soon": "#FBD88C",
+    "awaiting_checkin": "#A4CEEE",
+    "busy": "#6F1313",
+    "unavailable": "#111419",
+}
+
+STATE_HATCH = {
+    # the second colour of the stripes of a status that is not confirmed yet
+    "free": "#0B4420",
+    "starting_soon": "#FCE3A8",
+    "awaiting_checkin": "#C4E0F5",
+    "busy": "#3F0B0B",
+    "unavailable": "#3A4350",
+}
+
+NOTICE_COLOURS = {
+    # notice kind: (background, ink)
+    "info": (PALETTE["notice"], PALETTE["ink"]),
+    "error": (PALETTE["error"], PALETTE["ink"]),
+    "offline": (PALETTE["offline"], PALETTE["ink"]),
+    "offer": (PALETTE["offer"], PALETTE["ink_dark"]),
 }
 
 

@@ -147,3 +147,10 @@ def test_end_early_frees_the_rest() -> None:
     assert end_early_at(TEN, t(10, 20, 31)) == t(10, 20)
     assert end_early_at(TEN, t(9)) is None
     assert end_early_at(TEN, t(10, 0, 30)) == t(10)  # same minute as the start
+
+
+def test_extend_stops_at_midnight_like_book_now() -> None:
+    late = mtg(t(23, 0), t(23, 30), "late")
+    midnight = t(0, 0, day=1, month=12)
+    assert extend_choices(late, [late], t(23, 10), day_end=midnight) == [15, 30]
+    assert extend_choices(late, [late], t(23, 10)) == [15, 30, 45, 60]  # no day given

@@ -14,13 +14,38 @@ from panel.tour import STEPS
 pytestmark = [pytest.mark.ui, pytest.mark.slow]
 
 
-@pytest.mark.parametrize("size", ["800x480", "1280x800"])
-def test_tour_writes_every_step(tmp_path: Path, size: str) -> None:
+@pytest.mark.parametrize(
+    ("size", "locale"),
+    [
+        ("800x480", "en_GB"),
+        ("800x480", "sv_SE"),
+        ("480x800", "sv_SE"),
+        ("1024x600", "en_US"),
+        ("1280x800", "sv_SE"),
+    ],
+)
+def test_tour_writes_every_step_with_every_button_label_whole(
+    tmp_path: Path, size: str, locale: str
+) -> None:
+    """Every screen and state, at every supported size and in both languages; the tour
+    exits 1 naming the button when a label is shortened or does not fit."""
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     env.update(HOME=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "xdg"))
     out = tmp_path / "tour"
     result = subprocess.run(
-        [sys.executable, "-m", "tapin", "panel", "--demo", "--size", size, "--tour", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "tapin",
+            "panel",
+            "--demo",
+            "--size",
+            size,
+            "--locale",
+            locale,
+            "--tour",
+            str(out),
+        ],
         capture_output=True,
         text=True,
         timeout=180,

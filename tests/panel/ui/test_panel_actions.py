@@ -17,7 +17,8 @@ from tapin.demo.central import DemoCentral
 from tapin.demo.clock import ManualClock
 from tapin.demo.runtime import demo_config, demo_runtime
 from tapin.domain import Meeting
-from tests.panel.ui.test_status_screen import texts
+from tapin.ui.theme import STATE_COLOURS, STATE_HATCH
+from tests.panel.ui.test_status_screen import close, texts
 
 pytestmark = pytest.mark.ui
 KEY = X25519PrivateKey.generate()
@@ -78,17 +79,33 @@ def tap_choice(screen, app, label: str) -> None:
     screen.tap_widget(dialog.buttons[label])
 
 
+def stripes(screen) -> set[str]:
+    """Which of the busy fill and its stripe colour the status card's top edge shows."""
+    frame = screen.grab()
+    found = set()
+    for x in range(4, 470, 3):
+        for name, colour in (("fill", STATE_COLOURS["busy"]), ("stripe", STATE_HATCH["busy"])):
+            if close(frame.pixel(x, 4), colour, 10):
+                found.add(name)
+    return found
+
+
 async def test_book_now_pending_then_confirmed(screen, panel, tmp_path) -> None:
     start, queue, _clock, _ = panel
     app, central = start(meeting("later", NOW + timedelta(minutes=50), 30))
     assert "Free" in texts(app.root)
     screen.tap_widget(app.status_screen.action_button("book"))
-    assert set(app.status_screen.dialog.buttons) == {"15 min", "30 min", "45 min"}
+    buttons = app.status_screen.dialog.buttons
+    assert set(buttons) == {"15 min", "30 min", "45 min"}
+    assert buttons["30 min"].text == "30 min\nuntil 09:50"  # each choice says its end
     tap_choice(screen, app, "30 min")
     await settle(app, screen)
     shown = texts(app.root)
-    assert "Busy" in shown and "Booked at the panel" in shown
+    # changed on purpose: a booking waiting for central used to look plainly "Busy"
+    assert "Booking…" in shown and "Waiting for confirmation" in shown and "Busy" not in shown
+    assert "Until 09:50 · not confirmed yet" in shown and "Booked at the panel" in shown
     assert any(t.startswith("NOW · PENDING") for t in shown)
+    assert stripes(screen) == {"fill", "stripe"}  # hatched, not the solid busy colour
     screen.save(tmp_path / "book-pending.png")
     ((kind, _payload, event),) = await sealed(queue)
     assert kind == "booking.create" and event.resource == "room:aurora"
@@ -99,37 +116,98 @@ async def test_book_now_pending_then_confirmed(screen, panel, tmp_path) -> None:
     assert await central.drain_once() == 1
     await settle(app, screen)
     shown = texts(app.root)
-    assert "Booking confirmed" in shown
+    assert "Booking confirmed" in shown and "Busy" in shown
     assert not any("PENDING" in t for t in shown)
+    assert stripes(screen) == {"fill"}
 
 
-async def test_rejected_booking_is_undone_on_screen(screen, panel, tmp_path) -> None:
+async def booked_then_refused(screen, panel):
+    """Book 30 min; meanwhile the calendar gets a meeting in 20 min; central refuses."""
     start, _queue, _clock, runtime = panel
     app, central = start()
     screen.tap_widget(app.status_screen.action_button("book"))
-    tap_choice(screen, app, "15 min")
+    tap_choice(screen, app, "30 min")
     await settle(app, screen)
-    assert "Busy" in texts(app.root)
-    # meanwhile someone booked the room in their calendar (the next snapshot says so)
-    runtime.calendar.replace_room("aurora", [meeting("cal", NOW, 60, subject="Board call")])
+    assert "Booking…" in texts(app.root)
+    soon = NOW + timedelta(minutes=20)
+    runtime.calendar.replace_room("aurora", [meeting("cal", soon, 60, subject="Board call")])
     await central.drain_once()
     await settle(app, screen)
+    dialog = app.status_screen.rejection_dialog
+    assert dialog is not None and dialog in screen.window.children, "no refusal dialog"
+    return app, dialog
+
+
+async def test_rejected_booking_says_not_booked_until_closed(screen, panel, tmp_path) -> None:
+    app, dialog = await booked_then_refused(screen, panel)
+    # changed on purpose: the refusal was a thin banner; now a dialog in words
+    assert dialog.title == "Not booked"
+    assert dialog.detail == "The room is booked in the calendar from 09:40 to 10:40"
+    assert set(dialog.buttons) == {"Find another room", "Try again"}
     shown = texts(app.root)
-    assert any("Not done" in t and "calendar" in t for t in shown)
-    assert "Booked at the panel" not in shown and "Board call" in shown
+    assert "Booked at the panel" not in shown and "Board call" in shown  # undone on screen
     screen.save(tmp_path / "book-rejected.png")
+    app.refresh()
+    screen.frames(3)
+    assert app.status_screen.rejection_dialog is dialog  # stays until answered
+    screen.tap_widget(dialog.ids.cancel)  # "Close"
+    await settle(app, screen)
+    assert app.controller.rejected is None
+    assert dialog not in screen.window.children
+    assert app.status_screen.rejection_dialog is None
+
+
+async def test_rejected_booking_find_another_room(screen, panel) -> None:
+    app, dialog = await booked_then_refused(screen, panel)
+    screen.tap_widget(dialog.buttons["Find another room"])
+    await settle(app, screen)
+    assert app.manager.current == "find_room" and app.controller.rejected is None
+
+
+async def test_rejected_booking_try_again_offers_what_fits_now(screen, panel) -> None:
+    app, dialog = await booked_then_refused(screen, panel)
+    screen.tap_widget(dialog.buttons["Try again"])
+    await settle(app, screen)
+    assert app.controller.rejected is None
+    again = app.status_screen.dialog
+    assert again is not None and again in screen.window.children
+    assert set(again.buttons) == {"15 min"}  # the board call starts in 20 minutes
+    assert again.buttons["15 min"].text == "15 min\nuntil 09:35"
+
+
+async def test_rejected_check_in_has_no_booking_alternatives(screen, panel) -> None:
+    start, *_ = panel
+    app, _central = start(meeting("m", NOW - timedelta(minutes=2), 30))
+    screen.tap_widget(app.status_screen.action_button("checkin"))
+    await settle(app, screen)
+    app.controller.on_results(
+        [
+            {"id": i, "outcome": "rejected", "code": "state", "detail": {"why": "changed"}}
+            for i in app.controller.pending_ids()
+        ]
+    )
+    await settle(app, screen)
+    dialog = app.status_screen.rejection_dialog
+    assert dialog is not None and dialog.title == "Not checked in"
+    assert dialog.detail == "The meeting changed meanwhile"
+    assert set(dialog.buttons) == {"Close"} and dialog.cancel_text == ""
+    assert "Reserved" in texts(app.root)  # the check-in is undone
+    screen.tap_widget(dialog.buttons["Close"])
+    await settle(app, screen)
+    assert app.controller.rejected is None and app.status_screen.rejection_dialog is None
 
 
 async def test_check_in_extend_and_end_by_touch(screen, panel, tmp_path) -> None:
     start, queue, _clock, _ = panel
     app, _central = start(meeting("m", NOW - timedelta(minutes=2), 30))
-    assert "Check in" in texts(app.root)  # awaiting check-in
+    assert "Reserved" in texts(app.root) and "Check in" in texts(app.root)  # awaiting
     screen.save(tmp_path / "awaiting-checkin.png")
     screen.tap_widget(app.status_screen.action_button("checkin"))
     await settle(app, screen)
     assert "Busy" in texts(app.root)
 
     screen.tap_widget(app.status_screen.action_button("extend"))
+    assert app.status_screen.dialog.buttons["+15 min"].text == "+15 min\nuntil 10:03"
     tap_choice(screen, app, "+15 min")
     await settle(app, screen)
     assert app.controller.current().end == NOW + timedelta(minutes=43)
@@ -167,6 +245,16 @@ async def test_actions_refused_without_a_queue_say_so(screen, run_panel, tmp_pat
     await settle(app, screen)
     shown = texts(app.root)
     assert any("not connected" in t for t in shown) and "Free" in shown
+    error = app.status_screen.notice_card("error")
+    assert error is not None and "Tap to close" in error.ids.words.text
+    clock = runtime.clock
+    clock.now = NOW + timedelta(minutes=10)  # an error outlasts any visit
+    await settle(app, screen)
+    assert app.status_screen.notice_card("error") is not None
+    screen.tap_widget(error)
+    await settle(app, screen)
+    assert app.status_screen.notice_card("error") is None
+    assert not any("not connected" in t for t in texts(app.root))
 
 
 async def test_holding_the_room_name_opens_the_admin_prompt(screen, panel) -> None:
@@ -224,7 +312,7 @@ async def test_who_is_booking_by_name_search(screen, boardroom, tmp_path) -> Non
     await settle(app, screen)
     ((kind, payload, _),) = await sealed(queue)
     assert kind == "booking.create" and payload["booked_by"] == "p-bjorn"
-    assert "Busy" in texts(app.root)
+    assert "Booking…" in texts(app.root)
 
 
 async def test_who_is_booking_by_badge_and_never_an_invisible_person(screen, boardroom) -> None:
@@ -272,12 +360,23 @@ async def test_every_touch_target_is_at_least_9_mm(screen, panel) -> None:
                 if min(widget.width, widget.height) < 9 * PX_PER_MM:
                     small.append(f"{where}: {getattr(widget, 'text', '?')!r} {widget.size}")
             for child in widget.children:
-                walk(child)
+                walk(child, where)
 
         walk(app.manager.current_screen)
     app.go("status")
+    screen.frames(2)
+    for action in ("book", "end"):  # and the dialogs' choices
+        if action == "end":
+            app.status_screen.dialog.dismiss(animation=False)
+            app.controller.calendar.replace_room("aurora", [meeting("m", NOW, 30)])
+            app.refresh()
+            screen.frames(2)
+        app.status_screen.act(action)
+        screen.frames(3)
+        walk(app.status_screen.dialog, f"{action} dialog")
     assert small == []
-    assert {"status", "find_room", "report", "admin_pin"} <= set(seen) and len(seen) > 20
+    assert {"status", "find_room", "report", "book dialog", "end dialog"} <= set(seen)
+    assert len(seen) > 20
 
 
 async def test_keep_the_room_button_when_the_room_seems_empty(screen, panel) -> None:
