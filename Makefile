@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[central,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[central,kiosk,dev]'
 	touch $(STAMP)
 
 ## run: the demo room panel (a window, or demo-panel.png without a display)

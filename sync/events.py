@@ -30,7 +30,9 @@ from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 __all__ = [
+    "BADGE_QR_PREFIX",
     "COUNT_BAND",
+    "INVITE_QR_PREFIX",
     "ISSUE_CATEGORIES",
     "MAX_COMPANY",
     "MAX_EMAIL",
@@ -38,8 +40,11 @@ __all__ = [
     "MAX_ISSUE_TEXT",
     "MAX_NAME",
     "MAX_PHOTO_BYTES",
+    "MAX_SIGNATURE_BYTES",
     "MAX_SUBJECT",
+    "MAX_TYPE_ID",
     "RELEASE_REASONS",
+    "SIGNOUT_VIA",
     "BookingCreate",
     "BookingEnd",
     "BookingExtend",
@@ -134,6 +139,16 @@ MAX_NAME = 200
 MAX_COMPANY = 200
 MAX_EMAIL = 254
 MAX_PHOTO_BYTES = 1024 * 1024
+MAX_SIGNATURE_BYTES = 256 * 1024
+MAX_TYPE_ID = 32
+SIGNOUT_VIA = ("list", "badge", "reception", "auto")
+"""How a visitor signed out: picked themselves from the list, scanned their badge, was
+signed out by reception (the evacuation list), or automatically at the day's end."""
+BADGE_QR_PREFIX = "TAPIN-OUT:"
+"""A badge's sign-out QR code: ``TAPIN-OUT:<visitor_id>:<badge_token>``."""
+INVITE_QR_PREFIX = "TAPIN-INVITE:"
+"""An invite's QR code (in the invite email): ``TAPIN-INVITE:<invite_id>:<secret>``; the
+kiosk's ``visitors`` snapshot carries only the secret's SHA-256."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,21 +222,40 @@ class IssueReport(Payload):
 
 @dataclass(frozen=True, slots=True)
 class VisitorSignin(Payload):
-    """A visitor signed in at a lobby kiosk, terms accepted; ``created_at`` the time."""
+    """A visitor signed in at a lobby kiosk, terms accepted; ``created_at`` the time.
+
+    ``host_id`` ``None``: the visitor did not find their host ("I don't know / not
+    listed"): reception is told instead. ``invite_id``: an invite recognised at the kiosk
+    (central fills what the kiosk never saw, such as the full email). ``terms_version``:
+    the site's document the visitor accepted. ``photo`` and ``signature`` are base64
+    (JPEG/PNG, at most :data:`MAX_PHOTO_BYTES` and :data:`MAX_SIGNATURE_BYTES`).
+    ``badge_token``: the random secret printed in the badge's sign-out QR code (central
+    keeps only its hash)."""
 
     TYPE: ClassVar[EventType] = EventType.VISITOR_SIGNIN
     visitor_id: str
     name: str
-    host_id: str
+    host_id: str | None
     accepted_terms: bool
     company: str = ""
     email: str = ""
+    visitor_type: str = "guest"
+    terms_version: str | None = None
+    invite_id: str | None = None
+    photo: str | None = None
+    signature: str | None = None
+    badge_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class VisitorSignout(Payload):
+    """A visitor left: ``via`` one of :data:`SIGNOUT_VIA`; ``badge_token`` when the badge
+    was scanned (central checks it against the sign-in's)."""
+
     TYPE: ClassVar[EventType] = EventType.VISITOR_SIGNOUT
     visitor_id: str
+    via: str = "list"
+    badge_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
