@@ -103,22 +103,32 @@ GAP = 4.0
 PAGE_KEYS = ("shift", "special")
 
 
-def layout_name(kind: str, locale: str | None = None) -> str:
+NARROW_BELOW = 11 * 47
+"""Windows narrower than this (px) get the ten-column Swedish layout: eleven keys a row
+(å after p, ö ä after l) would be under 47 px (9 mm on a 7" screen) each."""
+
+
+def layout_name(kind: str, locale: str | None = None, *, width: float | None = None) -> str:
     """The layout file (without ``.json``) for a field kind in ``locale`` (default: the
-    device's). Raises ``ValueError`` for a kind not in :data:`KINDS`."""
+    device's) on a window ``width`` px wide (when known). Raises ``ValueError`` for a kind
+    not in :data:`KINDS`."""
     if kind not in KINDS:
         raise ValueError(f"unknown keyboard kind {kind!r}; expected one of {KINDS}")
     if kind != "text":
         return kind
     language = (locale or i18n.current()).split("_")[0].lower()
-    return "text_sv" if language == "sv" else "text_en"
+    if language != "sv":
+        return "text_en"
+    return "text_sv_narrow" if width is not None and width < NARROW_BELOW else "text_sv"
 
 
 def key_pitch(width: float, height: float, rows: int) -> float:
     """The height of one key row, in pixels, for a window of ``width`` x ``height``."""
     unit, portrait = screen_unit(width, height)
     least, wanted, share = PORTRAIT_PITCH if portrait else LANDSCAPE_PITCH
-    room = (height * share - 2 * MARGIN * unit) / max(1, rows)
+    # a fifth row (the narrow Swedish layout) takes its height from the others first
+    budget = min(height * share, 4 * wanted * unit + 2 * MARGIN * unit)
+    room = (budget - 2 * MARGIN * unit) / max(1, rows)
     return max(least * unit, min(wanted * unit, room))
 
 
@@ -165,7 +175,8 @@ class TapinKeyboard(VKeyboard):
         self.kind = kind if kind in KINDS else "text"
         self.have_shift = self.have_special = self.have_capslock = False
         self.layout_mode = "normal"
-        self.layout = layout_name(self.kind)
+        window = self.get_parent_window()
+        self.layout = layout_name(self.kind, width=window.width if window else None)
         if self.parent is not None and self.docked:
             self.setup_mode()
 
@@ -189,6 +200,9 @@ class TapinKeyboard(VKeyboard):
             self._dock(window)
 
     def _dock(self, window: Any) -> None:
+        wanted = layout_name(self.kind, width=float(window.width))
+        if wanted != self.layout:  # turned, or first docked: the layout for this width
+            self.layout = wanted
         layout = self.available_layouts.get(self.layout)
         if layout is None:
             return

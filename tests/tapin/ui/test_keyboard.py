@@ -16,7 +16,7 @@ from tests.tapin.ui.test_find_room import Panel
 
 pytestmark = pytest.mark.ui
 
-LAYOUTS = ("text_en", "text_sv", "email", "numeric")
+LAYOUTS = ("text_en", "text_sv", "text_sv_narrow", "email", "numeric")
 PX_PER_MM = 800 / 154.0  # the official Pi 7" screen: 800 px over 154 mm
 FINGER = 9 * PX_PER_MM  # 46.8 px
 ALLOWED_CODES = {"shift", "special", "backspace", "enter", "spacebar"}
@@ -250,7 +250,10 @@ def test_text_layouts_have_the_letters_names_need() -> None:
     letter_rows = pages(swedish)["normal"][:2]
     assert {"å", "ä", "ö"} <= {key[1] for row in letter_rows for key in row}
     assert {"Å", "Ä", "Ö"} <= typed(swedish, "shift")
-    for layout in (swedish, english):
+    narrow = layout_file("text_sv_narrow")  # portrait: the same letters in ten columns
+    for mode in ("normal", "shift", "special"):
+        assert typed(swedish, mode) - typed(narrow, mode) <= typed(narrow), mode
+    for layout in (swedish, english, narrow):
         assert {"é", "ü"} <= typed(layout) and {"É", "Ü"} <= typed(layout, "shift")
         assert set("abcdefghijklmnopqrstuvwxyz") <= typed(layout)
         assert set("0123456789") <= typed(layout, "special")
@@ -272,6 +275,9 @@ def test_the_layout_follows_the_field_and_the_language() -> None:
     from tapin.ui.keyboard import layout_name
 
     assert layout_name("text", "sv_SE") == "text_sv"
+    assert layout_name("text", "sv_SE", width=480) == "text_sv_narrow"
+    assert layout_name("text", "sv_SE", width=800) == "text_sv"
+    assert layout_name("text", "en_GB", width=480) == "text_en"
     assert layout_name("text", "en_GB") == layout_name("text", "en_US") == "text_en"
     assert layout_name("email", "sv_SE") == "email"
     assert layout_name("numeric") == "numeric"
@@ -294,8 +300,9 @@ def test_keys_are_big_enough_for_a_finger(
     show_keyboard(report.ids.description, kind)
     panel.screen.frames(3)
     keyboard = the_keyboard(panel.screen)
+    swedish = "text_sv" if size[0] >= 11 * FINGER else "text_sv_narrow"
     assert keyboard.layout == {"email": "email", "numeric": "numeric"}.get(
-        kind, "text_sv" if language == "sv_SE" else "text_en"
+        kind, swedish if language == "sv_SE" else "text_en"
     )
     assert keyboard.width == size[0] and keyboard.y == 0 and dock.height == keyboard.height
     layout = keyboard.available_layouts[keyboard.layout]
@@ -305,9 +312,9 @@ def test_keys_are_big_enough_for_a_finger(
         for key, (_x, _y, w, h) in key_rects(keyboard):
             if size == (800, 480):  # landscape: 9 mm both ways
                 assert w >= FINGER and h >= FINGER, (mode, key[0], w, h)
-            else:  # portrait: taller rows; 11 Swedish keys in 480 px are 8.3 mm wide
+            else:  # portrait: taller rows; Swedish in ten columns (å ä ö on a row of theirs)
                 assert h >= 56, (mode, key[0], h)
-                assert w >= (42 if keyboard.layout == "text_sv" else FINGER), (mode, key[0], w)
+                assert w >= FINGER, (mode, key[0], w)
     # the keyboard leaves at least half of the window to the form it serves
     assert dock.height <= size[1] * 0.52
 
