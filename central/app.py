@@ -7,10 +7,12 @@ in-process (``httpx.ASGITransport`` runs no lifespan), wrap the calls in
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 
@@ -25,14 +27,25 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from central import commands, snapshots
-from central.auth import DeviceContext, authenticate
+from central.auth import DeviceContext, authenticate, bearer_token, hash_secret
 from central.batch import EpochKeys, Limits
 from central.db import open_pool
 from central.enroll import enroll_device
-from central.errors import BadRequest, EnrollmentError, NotFound, ServerError
+from central.errors import (
+    BadRequest,
+    EnrollmentError,
+    Forbidden,
+    NotAuthorised,
+    NotFound,
+    ServerError,
+)
 from central.ingest import ingest
 from central.keys import public_bytes
+from central.notify.invites import invite_key
+from central.notify.settings import NotifySettings
+from central.notify.worker import run_worker
 from central.ratelimit import check_enroll, enroll_failed
+from central.visitors import InviteRequest, create_invite, onsite
 from central.web import (
     DateAndErrors,
     etag_matches,
@@ -45,6 +58,7 @@ __all__ = ["create_app"]
 
 _ENROLL_BODY_LIMIT = 8 * 1024
 _SMALL_BODY_LIMIT = 1024
+_ADMIN_BODY_LIMIT = 8 * 1024
 
 
 @dataclass(slots=True)
@@ -53,7 +67,11 @@ class _Central:
     public_key: bytes
     limits: Limits
     clock: Callable[[], datetime]
+    settings: NotifySettings
+    invite_key: bytes
     pool: AsyncConnectionPool | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set after each batch of events: the notification worker looks at once."""
 
     def db(self) -> AsyncConnectionPool:
         if self.pool is None:
@@ -123,6 +141,8 @@ _SNAPSHOTS: dict[str, _Builder] = {
         conn, device, request.query_params.get("room"), now
     ),
     "availability": lambda conn, device, request, now: snapshots.availability(conn, device, now),
+    "kiosk": lambda conn, device, request, now: snapshots.kiosk(conn, device),
+    "visitors": lambda conn, device, request, now: snapshots.visitors(conn, device, now),
 }
 
 
@@ -156,6 +176,7 @@ async def events(request: Request) -> Response:
             limits=central.limits,
             now=central.clock(),
         )
+    central.wake.set()  # a sign-in's notification goes out now, not at the next poll
     return JSONResponse({"results": results})
 
 
@@ -176,6 +197,37 @@ async def ack_command(request: Request) -> Response:
     return JSONResponse({"id": int(command_id), "acknowledged": True, "first_time": first})
 
 
+def _admin(request: Request, central: _Central) -> None:
+    """Raises :class:`Forbidden` when the admin API is off, :class:`NotAuthorised` for a
+    missing or wrong admin token."""
+    expected = central.settings.admin_token_sha256
+    if expected is None:
+        raise Forbidden("the admin API is off: set [admin] token_sha256 in central's settings")
+    token = bearer_token(request.headers.get("authorization"))
+    if not hmac.compare_digest(hash_secret(token), expected):
+        raise NotAuthorised("wrong admin token")
+
+
+async def admin_invite(request: Request) -> Response:
+    """Invite a visitor for a day; the email with the QR code goes through the outbox."""
+    central = _central(request)
+    _admin(request, central)
+    body = await read_json(request, _ADMIN_BODY_LIMIT)
+    made = await create_invite(
+        central.db(), InviteRequest.from_json(body), now=central.clock(), key=central.invite_key
+    )
+    return JSONResponse(made.to_json(), status_code=201)
+
+
+async def admin_onsite(request: Request) -> Response:
+    """The evacuation list: visitors signed in now, at ``?site=`` or everywhere."""
+    central = _central(request)
+    _admin(request, central)
+    site = request.query_params.get("site") or None
+    people = await onsite(central.db(), site)
+    return JSONResponse({"visitors": [v.to_json() for v in people]})
+
+
 def create_app(
     dsn: str,
     central_private_key: X25519PrivateKey,
@@ -184,27 +236,52 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
     pool_min: int = 2,
     pool_max: int = 8,
+    settings: NotifySettings | None = None,
+    worker: bool = False,
 ) -> Starlette:
     """The central API for the database at ``dsn``.
 
-    ``central_private_key`` opens the devices' sealed epoch keys; ``limits`` bounds
-    batches and bodies; ``clock`` (aware ``datetime``) decides "today" and event age.
-    Nothing connects until the app's lifespan starts.
+    ``central_private_key`` opens the devices' sealed epoch keys (and makes invite QR
+    codes); ``limits`` bounds batches and bodies; ``clock`` (aware ``datetime``) decides
+    "today" and event age; ``settings`` are central's notification settings (SMTP,
+    webhooks, the admin token); ``worker`` runs the notification worker
+    (:mod:`central.notify.worker`) in the app's lifespan. Nothing connects until the
+    app's lifespan starts.
     """
     central = _Central(
         keys=EpochKeys(central_private_key),
         public_key=public_bytes(central_private_key),
         limits=limits or Limits(),
         clock=clock or (lambda: datetime.now(UTC)),
+        settings=settings or NotifySettings(),
+        invite_key=invite_key(central_private_key),
     )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_pool(dsn, min_size=pool_min, max_size=pool_max) as pool:
             central.pool = pool
+            stop = asyncio.Event()
+            task = (
+                asyncio.create_task(
+                    run_worker(
+                        pool,
+                        central.settings,
+                        stop,
+                        invite_key=central.invite_key,
+                        wake=central.wake,
+                    )
+                )
+                if worker
+                else None
+            )
             try:
                 yield
             finally:
+                stop.set()
+                central.wake.set()
+                if task is not None:
+                    await task
                 central.pool = None
 
     app = Starlette(
@@ -216,6 +293,8 @@ def create_app(
             Route("/v1/events", events, methods=["POST"]),
             Route("/v1/commands", list_commands, methods=["GET"]),
             Route("/v1/commands/{command_id}/ack", ack_command, methods=["POST"]),
+            Route("/v1/admin/invites", admin_invite, methods=["POST"]),
+            Route("/v1/admin/onsite", admin_onsite, methods=["GET"]),
         ],
         middleware=[Middleware(DateAndErrors)],
         exception_handlers={

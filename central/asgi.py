@@ -53,11 +53,15 @@ def app_from_env() -> Starlette:
     """The central app for ``$TAPIN_CENTRAL_DSN`` with the key at ``$TAPIN_CENTRAL_KEY``
     and ``$TAPIN_CENTRAL_POOL_MAX`` connections (nothing connects before its lifespan).
 
+    Central's notification settings come from ``$TAPIN_CENTRAL_SETTINGS`` (see
+    :mod:`central.notify.settings`); every process runs a notification worker.
+
     Raises :class:`SettingsError` when a setting is missing or wrong and
     :class:`KeyFileError` when the key file is unusable.
     """
     from central.app import create_app
     from central.keys import load_private_key
+    from central.notify.settings import load_settings
 
     dsn = os.environ.get(DSN_ENV)
     key_path = os.environ.get(KEY_ENV)
@@ -66,4 +70,11 @@ def app_from_env() -> Starlette:
     if not key_path:
         raise SettingsError(f"no key file: set {KEY_ENV}")
     size = pool_size(os.environ.get(POOL_ENV))
-    return create_app(dsn, load_private_key(key_path), pool_min=min(2, size), pool_max=size)
+    return create_app(
+        dsn,
+        load_private_key(key_path),
+        pool_min=min(2, size),
+        pool_max=size,  # the notification worker takes two of them while it sends
+        settings=load_settings(),
+        worker=True,
+    )

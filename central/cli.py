@@ -81,9 +81,21 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
     revoke.add_argument("device_id", metavar="DEVICE_ID", help="the id given at enrollment")
 
     forget = _command(
-        commands, "forget", "erase a person and tell every device to forget them", _forget
+        commands,
+        "forget",
+        "erase a person (and tell every device to forget them) or a visitor (by email)",
+        _forget,
     )
-    forget.add_argument("person_id", metavar="PERSON_ID", help="the person's directory id")
+    forget.add_argument(
+        "person_id",
+        metavar="PERSON_ID|EMAIL",
+        help="a person's directory id, or a visitor's email address (every sign-in, photo, "
+        "signature and invite of theirs is deleted)",
+    )
+
+    from central.visitor_cli import add_visitor_commands
+
+    add_visitor_commands(commands)
 
     cert = commands.add_parser(
         "dev-cert",
@@ -181,7 +193,8 @@ def _seed(args: argparse.Namespace) -> int:
         report = _with_pool(_dsn(args), seed_demo)
         print(
             f"site {report.site_id}: {report.rooms} rooms, {report.desks} desks, "
-            f"{report.people} people, {report.lobbies} lobbies, {report.meetings} meetings today"
+            f"{report.people} people, {report.lobbies} lobbies, {report.meetings} meetings today, "
+            f"{report.invites} visitor invites today"
         )
         return 0
 
@@ -245,7 +258,15 @@ def _forget(args: argparse.Namespace) -> int:
     def action() -> int:
         from central.admin import forget_person
         from central.errors import NotFound
+        from central.visitors import forget_visitor
 
+        if "@" in args.person_id:
+            try:
+                gone = _with_pool(_dsn(args), lambda pool: forget_visitor(pool, args.person_id))
+            except NotFound as exc:
+                return _fail(exc.detail, 1)
+            print(f"visitor forgotten: {gone.signins} sign-ins and {gone.invites} invites deleted")
+            return 0
         try:
             report = _with_pool(_dsn(args), lambda pool: forget_person(pool, args.person_id))
         except NotFound as exc:

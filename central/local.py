@@ -115,6 +115,9 @@ class LocalCentral:
     proc: subprocess.Popen[bytes] | None = None
     shared_with: LocalCentral | None = field(default=None, repr=False)
     """Another central whose key and certificates this one uses (see :meth:`sibling`)."""
+    extra_env: dict[str, str] = field(default_factory=dict)
+    """More environment for central's commands, e.g. ``TAPIN_CENTRAL_SETTINGS`` (the
+    notification settings file)."""
 
     def __post_init__(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -141,7 +144,11 @@ class LocalCentral:
 
     @property
     def env(self) -> dict[str, str]:
-        return {"TAPIN_CENTRAL_DSN": self.dsn, "TAPIN_CENTRAL_KEY": str(self.key_file)}
+        return {
+            "TAPIN_CENTRAL_DSN": self.dsn,
+            "TAPIN_CENTRAL_KEY": str(self.key_file),
+            **self.extra_env,
+        }
 
     def central(self, *args: str) -> subprocess.CompletedProcess[str]:
         return tapin("central", *args, env=self.env)

@@ -1,5 +1,8 @@
 """Retention from the privacy policy: history 90 days, inactive people 365 days.
 
+Visitors are history: a sign-in (name, company, email, photo, signature, badge hash) and
+its notifications go 90 days after it was made, an invite 90 days after its day.
+
 Run it daily (cron or a scheduler calling :func:`run_retention`). Children are deleted
 before their parents so that each count is what that table lost.
 """
@@ -23,7 +26,8 @@ _PLAN = (
     ("checkins", "checked_in_at < %(h)s"),
     ("releases", "released_at < %(h)s"),
     ("host_notifications", "created_at < %(h)s"),
-    ("visitor_signins", "signed_in_at < %(h)s"),
+    ("visitor_signins", "signed_in_at < %(h)s"),  # photos, signatures, badge hashes with them
+    ("visitor_invites", "day < %(h)s::date AND created_at < %(h)s"),
     ("issue_reports", "reported_at < %(h)s"),
     ("presence_samples", "upper(during) < %(h)s"),
     ("bookings", "upper(during) < %(h)s"),

@@ -3,12 +3,16 @@
 The demo site is data that the device demo reads too, so a demo central matches a demo
 device: rooms with their policies (the boardroom asks who is booking, Aurora checks in
 on presence), desks, people with badge ids (some invisible), the lobby, and today's
-meetings laid on the site's day, the demo room's placed around now. Idempotent:
-re-running updates the site and upserts today's meetings.
+meetings laid on the site's day, the demo room's placed around now; for the lobby kiosk
+the four default visitor types (every site gets them), the demo's terms document (en, sv)
+and its two invites for today, with the same QR secrets as the device demo (both read
+``assets/demo/lobby.json``), so a demo kiosk's invite codes work against it. Idempotent:
+re-running updates the site and upserts today's meetings and invites.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -16,6 +20,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 import assets
@@ -40,6 +45,8 @@ class SeedReport:
     people: int
     lobbies: int
     meetings: int
+    invites: int = 0
+    """Visitor invites for today (the demo kiosk's two)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,8 +171,57 @@ async def seed_demo(pool: AsyncConnectionPool, *, now: datetime | None = None) -
         await upsert_desks(conn, site["id"], desks)
         await upsert_people(conn, site["id"], people)
         await upsert_meetings(conn, meetings)
+        invites = await _seed_visitors(conn, site["id"], moment.astimezone(zone).date())
     report = SeedReport(
-        site["id"], len(rooms), len(desks), len(people), len(site["lobbies"]), len(meetings)
+        site["id"],
+        len(rooms),
+        len(desks),
+        len(people),
+        len(site["lobbies"]),
+        len(meetings),
+        invites,
     )
     log.info("seeded demo site %s: %s", site["id"], report)
     return report
+
+
+async def _seed_visitors(conn: psycopg.AsyncConnection, site_id: str, today: date) -> int:
+    """The demo's terms (both languages) and today's invites; returns the invites."""
+    lobby = json.loads(assets.path("demo", "lobby.json").read_text("utf-8"))
+    terms = lobby["terms"]
+    for lang in ("en", "sv"):
+        await conn.execute(
+            "INSERT INTO visitor_terms (site_id, version, lang, title, body)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [site_id, terms["version"], lang, terms["title"][lang], terms["text"][lang]],
+        )
+    await conn.execute(
+        "UPDATE sites SET reception_email = 'reception@nordlys.example'"
+        " WHERE id = %s AND reception_email = ''",
+        [site_id],
+    )
+    await conn.execute(  # the kiosk snapshot's lobby name, as the device demo shows it
+        "UPDATE lobbies SET name = 'Reception' WHERE id = 'lobby-main' AND name = id"
+    )
+    for entry in lobby["invites"]:
+        await conn.execute(
+            "INSERT INTO visitor_invites (id, site_id, day, host_id, name, email, company,"
+            " visitor_type, secret_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (id) DO UPDATE SET day = excluded.day,"
+            " used_at = CASE WHEN visitor_invites.day = excluded.day"
+            "           THEN visitor_invites.used_at END,"
+            " signin_id = CASE WHEN visitor_invites.day = excluded.day"
+            "             THEN visitor_invites.signin_id END",
+            [
+                entry["id"],
+                site_id,
+                today,
+                entry["host_id"],
+                entry["name"],
+                entry["email"],
+                entry["company"],
+                entry["visitor_type"],
+                hashlib.sha256(str(entry["secret"]).encode("ascii")).digest(),
+            ],
+        )
+    return len(lobby["invites"])

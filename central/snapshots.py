@@ -8,7 +8,10 @@ ETag over its canonical bytes. Rules that come from the privacy policy live here
   leaves central);
 - a private meeting has no subject, organiser or attendees;
 - an invisible person never appears, not even as an organiser or attendee id;
-- a lobby kiosk reads free/busy (``availability``), never room calendars.
+- a lobby kiosk reads free/busy (``availability``), never room calendars;
+- only lobby kiosks read ``kiosk`` (the lobby's visitor setup) and ``visitors`` (today's
+  invites with masked emails and the QR secret's hash only, the visitors signed in now);
+  a host who is not visible is never named there.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import psycopg
 
 from central.auth import DeviceContext
 from central.errors import BadRequest, Forbidden
+from central.notify.addresses import mask_email
+from central.visitor_setup import current_terms, visitor_types
 
 __all__ = [
     "Snapshot",
@@ -32,8 +37,10 @@ __all__ = [
     "calendar",
     "desks",
     "directory",
+    "kiosk",
     "rooms",
     "site_day",
+    "visitors",
 ]
 
 
@@ -258,3 +265,95 @@ def _merge(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datet
         else:
             merged.append((lo, hi))
     return merged
+
+
+def _require_kiosk(device: DeviceContext, kind: str) -> None:
+    if device.scope_kind != "lobby":
+        raise Forbidden(f"only lobby kiosks may read the {kind!r} snapshot")
+
+
+async def kiosk(conn: psycopg.AsyncConnection, device: DeviceContext) -> Snapshot:
+    """The lobby's visitor setup: types and their steps, the current terms, end of day,
+    idle time. Raises :class:`Forbidden` for anything but a lobby kiosk."""
+    _require_kiosk(device, "kiosk")
+    rows = await _rows(
+        conn,
+        "SELECT s.name, to_char(s.visitors_end_of_day, 'HH24:MI'), s.kiosk_idle_seconds,"
+        " coalesce(nullif(l.name, ''), l.id) FROM sites s"
+        " JOIN lobbies l ON l.site_id = s.id AND l.id = %s WHERE s.id = %s",
+        [device.scope_id, device.site_id],
+    )
+    if not rows:
+        raise Forbidden(f"lobby {device.scope_id!r} is no longer at site {device.site_id!r}")
+    site_name, end_of_day, idle, lobby_name = rows[0]
+    terms = await current_terms(conn, device.site_id)
+    return Snapshot.of(
+        {
+            "site": {"id": device.site_id, "name": site_name, "timezone": device.timezone.key},
+            "lobby": {"id": device.scope_id, "name": lobby_name},
+            "end_of_day": end_of_day,
+            "idle_seconds": idle,
+            "visitor_types": [t.to_json() for t in await visitor_types(conn, device.site_id)],
+            "terms": terms.to_json() if terms else None,
+        }
+    )
+
+
+_INVITES = """
+SELECT i.id, i.name, i.email, i.company, h.id, i.visitor_type, encode(i.secret_hash, 'hex')
+FROM visitor_invites i
+LEFT JOIN people h ON h.id = i.host_id AND h.visibility = 'visible'
+WHERE i.site_id = %s AND i.day = %s AND i.used_at IS NULL
+ORDER BY i.name, i.id
+"""
+
+_SIGNED_IN = """
+SELECT v.id, v.name, v.company, h.id, v.visitor_type, v.signed_in_at,
+       CASE WHEN hn.status IS NOT NULL THEN hn.status
+            WHEN rn.status = 'delivered' THEN 'reception'
+            WHEN rn.status = 'pending' THEN 'pending'
+            ELSE 'failed' END
+FROM visitor_signins v
+LEFT JOIN people h ON h.id = v.host_id AND h.visibility = 'visible'
+LEFT JOIN host_notifications hn ON hn.signin_id = v.id AND hn.recipient = 'host'
+LEFT JOIN host_notifications rn ON rn.signin_id = v.id AND rn.recipient = 'reception'
+WHERE v.site_id = %s AND v.signed_out_at IS NULL
+ORDER BY v.signed_in_at, v.id
+"""
+
+
+async def visitors(conn: psycopg.AsyncConnection, device: DeviceContext, now: datetime) -> Snapshot:
+    """Today at the kiosk's site: unused invites for today and who is signed in now,
+    each with how their host's notification went (``notified``). Raises
+    :class:`Forbidden` for anything but a lobby kiosk."""
+    _require_kiosk(device, "visitors")
+    day, _, _ = site_day(device.timezone, now)
+    invites = [
+        {
+            "id": i,
+            "name": name,
+            "email_masked": mask_email(email),
+            "company": company,
+            "host_id": host,
+            "visitor_type": vtype,
+            "qr_sha256": qr,
+        }
+        for i, name, email, company, host, vtype, qr in await _rows(
+            conn, _INVITES, [device.site_id, day]
+        )
+    ]
+    signed_in = [
+        {
+            "visitor_id": vid,
+            "name": name,
+            "company": company,
+            "host_id": host,
+            "visitor_type": vtype,
+            "signed_in_at": _iso(at, device.timezone),
+            "notified": notified,
+        }
+        for vid, name, company, host, vtype, at, notified in await _rows(
+            conn, _SIGNED_IN, [device.site_id]
+        )
+    ]
+    return Snapshot.of({"day": day.isoformat(), "invites": invites, "signed_in": signed_in})

@@ -257,6 +257,9 @@ async def test_release_needs_auto_release(world: World) -> None:
 
 
 async def test_visitors_notify_their_host(world: World) -> None:
+    from central.visitor_setup import publish_terms
+
+    await publish_terms(world.pool, "alpha", "t1", "en", "Terms", "Be nice.")
     kiosk = await world.enroll(lobby="l1")
     visitor = {
         "visitor_id": "v-1",
@@ -265,6 +268,7 @@ async def test_visitors_notify_their_host(world: World) -> None:
         "email": "ada@acme.example",
         "host_id": "p-vis",
         "accepted_terms": True,
+        "terms_version": "t1",
     }
     results = await world.send(
         kiosk,
@@ -287,7 +291,9 @@ async def test_visitors_notify_their_host(world: World) -> None:
     ]
     assert "terms" in results[1]["reason"]
     assert await world.count("host_notifications", "host_id = 'p-vis'") == 1
-    assert await world.count("host_notifications") == 1
+    # v-3's host is not at the site: reception is told instead
+    assert await world.count("host_notifications", "recipient = 'reception'") == 1
+    assert await world.count("host_notifications") == 2
     assert await world.count("visitor_signins", "id = 'v-3' AND host_id IS NULL") == 1
     assert await world.count("visitor_signins", "id = 'v-1' AND signed_out_at IS NOT NULL") == 1
 
