@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -23,6 +23,9 @@ from sync.files import write_private
 from sync.queue import AsyncSealedQueue
 from sync.wire import UnsealError, open_epoch_key, open_payload
 from tapin.calendar import CalendarStore
+
+if TYPE_CHECKING:
+    from tapin.demo.visitors import DemoLobby
 
 __all__ = ["DemoCentral", "demo_key"]
 
@@ -52,11 +55,15 @@ class DemoCentral:
         key: X25519PrivateKey,
         calendar: CalendarStore,
         on_settled: Callable[[Sequence[Mapping[str, Any]]], None],
+        *,
+        lobby: DemoLobby | None = None,
     ) -> None:
+        """``lobby``: a kiosk's visitors (sign-ins answered, hosts told after a moment)."""
         self.queue = queue
         self.key = key
         self.calendar = calendar
         self.on_settled = on_settled
+        self.lobby = lobby
         self.applied = 0
 
     def _verdict(self, event: Any, epochs: Mapping[str, bytes]) -> dict[str, Any]:
@@ -71,6 +78,13 @@ class DemoCentral:
                 "code": Code.UNSEALABLE,
                 "reason": "the seal does not open",
             }
+        if self.lobby is not None and event.type in (
+            EventType.VISITOR_SIGNIN,
+            EventType.VISITOR_SIGNOUT,
+        ):
+            code = self.lobby.take(event.type, payload, event.created_at)
+            if code is not None:
+                return {"id": event.id, "outcome": "rejected", "code": code, "reason": code}
         if event.type == EventType.BOOKING_CREATE and event.starts_at and event.ends_at:
             room = event.resource.removeprefix("room:")
             start = datetime.fromisoformat(event.starts_at)
@@ -95,6 +109,8 @@ class DemoCentral:
         return {"id": event.id, "outcome": "applied"}
 
     async def drain_once(self) -> int:
+        if self.lobby is not None and self.lobby.tick():
+            self.lobby.publish()  # a host was told
         batch = await self.queue.take_batch(100)
         if not batch.events:
             return 0
@@ -102,5 +118,7 @@ class DemoCentral:
         await self.queue.settle(results)
         self.applied += sum(r["outcome"] == "applied" for r in results)
         self.on_settled(results)
+        if self.lobby is not None:
+            self.lobby.publish()
         log.info("demo central settled %d events", len(results))
         return len(results)

@@ -20,11 +20,12 @@ __all__ = ["demo_config", "demo_defaults", "demo_runtime"]
 log = logging.getLogger(__name__)
 
 
-def demo_defaults(state_dir: Path) -> dict[str, Any]:
-    """Configuration values for the demo where a file is silent (dotted keys)."""
+def demo_defaults(state_dir: Path, role: str = "panel") -> dict[str, Any]:
+    """Configuration values for the demo where a file is silent (dotted keys); ``role``
+    ``kiosk`` for the demo lobby kiosk."""
     site = demo_site()
     return {
-        "device.role": "panel",
+        "device.role": role,
         "device.room": DEMO_ROOM,
         "device.lobby": site.lobbies[0],
         "site.timezone": site.timezone,
@@ -32,8 +33,8 @@ def demo_defaults(state_dir: Path) -> dict[str, Any]:
     }
 
 
-def demo_config(state_dir: Path) -> Config:
-    return config_from_defaults(demo_defaults(state_dir))
+def demo_config(state_dir: Path, role: str = "panel") -> Config:
+    return config_from_defaults(demo_defaults(state_dir, role))
 
 
 def build_day(runtime: Runtime, day: date, now: datetime) -> None:
@@ -46,6 +47,11 @@ def build_day(runtime: Runtime, day: date, now: datetime) -> None:
         for room in runtime.site.rooms
     }
     log.info("demo calendar built for %s: %d meetings", day, len(meetings))
+    if runtime.config.role == "kiosk":  # the lobby's settings and today's visitors
+        from tapin.demo.visitors import kiosk_snapshot, visitors_snapshot
+
+        runtime.apply_snapshot("kiosk", kiosk_snapshot())
+        runtime.apply_snapshot("visitors", visitors_snapshot(now, runtime.site.timezone))
 
 
 def demo_runtime(config: Config, *, clock: Callable[[], datetime] = utc_now) -> Runtime:

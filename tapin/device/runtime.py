@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
 from tapin.calendar import CalendarStore, Directory, site_day
 from tapin.config import Config
 from tapin.device.snapshots import (
+    KioskSettings,
     SnapshotError,
+    VisitorsToday,
     parse_availability,
     parse_calendar,
     parse_directory,
+    parse_kiosk,
     parse_rooms,
+    parse_visitors,
 )
 from tapin.domain import Room, Site
 
@@ -53,6 +57,11 @@ class Runtime:
     on_applied: Callable[[str], None] | None = None
     """Called with the kind after :meth:`apply_snapshot` took a snapshot (the offline
     copy of today's free/busy, :mod:`tapin.device.availability`, listens)."""
+    kiosk: KioskSettings | None = None
+    """A lobby kiosk's settings (central's ``kiosk`` snapshot); ``None`` until known."""
+    visitors: VisitorsToday | None = field(default=None, repr=False)
+    """Today's invites and visitors on site (central's ``visitors`` snapshot): memory
+    only, never written anywhere; ``None`` until known."""
     _day: date | None = field(default=None, repr=False)
 
     @property
@@ -68,9 +77,10 @@ class Runtime:
                 raise
             return Room(id=room_id, name=room_id, floor=0, capacity=0)
 
-    def apply_snapshot(self, kind: str, data: object) -> None:
+    def apply_snapshot(self, kind: str, data: object) -> bool:
         """Take a snapshot from central into memory; a malformed one is logged and
-        ignored, keeping what we had (the log names the kind, never the content)."""
+        ignored, keeping what we had (the log names the kind, never the content).
+        Returns whether it was taken."""
         try:
             if kind == "rooms":
                 site = parse_rooms(data)
@@ -80,13 +90,23 @@ class Runtime:
                 self.directory.replace(parse_directory(data))
             elif kind == "availability":
                 self.availability = parse_availability(data)
+            elif kind == "kiosk":
+                settings = parse_kiosk(data)
+                lobby = self.config.lobby
+                if lobby is not None and settings.lobby_id != lobby:
+                    raise SnapshotError("kiosk snapshot is for another lobby")
+                self.kiosk = settings
+            elif kind == "visitors":
+                today = parse_visitors(data)
+                self.visitors = replace(today, received_at=self.clock())
             elif kind == "calendar" and self.config.room is not None:
                 self.calendar.replace_room(self.config.room, parse_calendar(data, self.config.room))
         except SnapshotError as exc:
             log.warning("ignored a malformed %s snapshot from central: %s", kind, exc)
-        else:
-            if self.on_applied is not None:
-                self.on_applied(kind)
+            return False
+        if self.on_applied is not None:
+            self.on_applied(kind)
+        return True
 
     def forget_person(self, person_id: str) -> None:
         """Central's "forget this person": purge every cached trace from memory."""

@@ -70,6 +70,7 @@ class Job:
 JOBS: tuple[Job, ...] = (
     Job("drain", 2.0, why="upload the sealed queue (skips itself while backing off)"),
     Job("refresh", 60.0, at_start=True, why="central's snapshots, with ETags, into memory"),
+    Job("visitors", 10.0, at_start=True, why="a kiosk's visitors snapshot: was the host told"),
     Job("commands", 60.0, at_start=True, why="central's commands (forget a person, ...)"),
     Job("purge", 24 * 3600.0, at_start=True, why="undelivered events past 90 days leave"),
     Job("demo-central", 2.0, why="the demo's stand-in for central answers the queue"),
@@ -117,7 +118,8 @@ def snapshot_requests(identity: DeviceIdentity) -> dict[str, dict[str, str]]:
             "calendar": {"room": identity.scope_id},
             "availability": {},
         }
-    return {"rooms": {}, "desks": {}, "directory": {}, "availability": {}}
+    # a lobby kiosk; its "visitors" snapshot has a job of its own (every 10 s, JOBS)
+    return {"rooms": {}, "desks": {}, "directory": {}, "availability": {}, "kiosk": {}}
 
 
 @dataclass
@@ -129,6 +131,7 @@ class DeviceSync:
     client: CentralClient
     agent: SyncAgent
     runtime: Runtime
+    _visitors_etag: str | None = None
 
     async def handle_commands(self) -> int:
         """Apply central's pending commands; returns how many were acknowledged."""
@@ -157,6 +160,25 @@ class DeviceSync:
             except CentralError:
                 break
         return done
+
+    async def refresh_visitors(self) -> bool:
+        """A kiosk's ``visitors`` snapshot into memory (a 304 when unchanged); ``False``
+        while the agent backs off or when central did not answer (the agent's own
+        refresh and drain report that). Never raises for central's trouble."""
+        from sync.client import CentralError
+
+        if not self.agent.ready():
+            return False
+        try:
+            snap = await self.client.snapshot("visitors", etag=self._visitors_etag)
+        except CentralError as exc:
+            log.info("visitors snapshot not fetched: %s", type(exc).__name__)
+            return False
+        if not snap.unchanged:
+            # a malformed one is not kept, nor its ETag: it is fetched whole next time
+            taken = self.runtime.apply_snapshot("visitors", snap.data)
+            self._visitors_etag = snap.etag if taken else None
+        return True
 
     async def purge(self) -> int:
         count = await self.queue.purge_expired()
@@ -265,7 +287,14 @@ class DeviceServices:
                 self.config.state_dir / DEMO_QUEUE_FILE, key.public_key()
             )
             await self._demo_queue.open()
-            self.demo = DemoCentral(self._demo_queue, key, self.runtime.calendar, self._settled)
+            lobby = None
+            if self.config.role == "kiosk":
+                from tapin.demo.visitors import DemoLobby
+
+                lobby = DemoLobby(self.runtime)
+            self.demo = DemoCentral(
+                self._demo_queue, key, self.runtime.calendar, self._settled, lobby=lobby
+            )
             self.sink = self._demo_queue
             return
         try:
@@ -295,6 +324,8 @@ class DeviceServices:
                 "commands": self.sync.handle_commands,
                 "purge": self.sync.purge,
             }
+            if self.sync.identity.scope_kind == "lobby":
+                jobs["visitors"] = self.sync.refresh_visitors
         if self.demo is not None:
             jobs["demo-central"] = self._demo_answer
         if self.presence is not None:

@@ -9,18 +9,32 @@ through.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tapin.domain import Meeting, Person, Role, Room, Site, Visibility
 
 __all__ = [
+    "MAX_TERMS",
+    "MAX_VISITOR_TYPES",
+    "NOTIFIED",
+    "VISITOR_STEPS",
+    "Invite",
+    "KioskSettings",
+    "OnSite",
     "SnapshotError",
+    "Terms",
+    "VisitorType",
+    "VisitorsToday",
     "parse_availability",
     "parse_calendar",
     "parse_directory",
+    "parse_kiosk",
     "parse_rooms",
+    "parse_visitors",
 ]
 
 _MAX_ITEMS = 5000
@@ -225,3 +239,335 @@ def parse_availability(data: Any) -> dict[str, tuple[tuple[datetime, datetime], 
             intervals.append((start, end))
         busy[_str(item, "id", limit=64)] = tuple(sorted(intervals))
     return busy
+
+
+# the lobby kiosk's snapshots: ``kiosk`` (settings) and ``visitors`` (today) -------------
+#
+# Stricter than the others: every text is refused when it holds control characters or
+# lone surrogates (the terms text may have line breaks and tabs), every id is ASCII, and
+# a visitor type may only ask for the steps of :data:`VISITOR_STEPS`. Bidi controls and
+# zero-width characters in a visitor's name or company are dropped, not refused, so that
+# one odd invite cannot keep the whole list from the kiosk, and a name can never turn
+# itself around on the screen.
+
+VISITOR_STEPS = ("company", "email", "host", "terms", "photo")
+"""The steps a visitor type may ask for (name first, the type second, done last)."""
+NOTIFIED = ("pending", "delivered", "failed", "reception")
+"""Whether the host was told: ``pending`` (not yet), ``delivered``, ``failed`` (gave up:
+reception was told instead), ``reception`` (no host given: reception was told)."""
+MAX_TERMS = 100_000
+"""Characters of the terms text, per language."""
+MAX_VISITOR_TYPES = 20
+_MAX_LANGUAGES = 20
+_LANGUAGE = 8
+_INVISIBLE = frozenset(
+    "\u061c\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"
+)
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:@")
+_HEX = frozenset("0123456789abcdef")
+
+
+def _text(
+    item: Any, key: str, *, optional: bool = False, limit: int = 200, lines: bool = False
+) -> Any:
+    """A string of printable characters (``lines``: line breaks and tabs too)."""
+    value = _str(item, key, optional=optional, limit=limit)
+    if value is None:
+        return None
+    allowed = "\n\r\t" if lines else ""
+    for char in value:
+        if char in allowed:
+            continue
+        if unicodedata.category(char) in ("Cc", "Cs"):
+            raise SnapshotError(f"field {key!r} holds a control character")
+    return value
+
+
+def _shown(item: Any, key: str, *, optional: bool = False, limit: int = 200) -> str:
+    """A person's or company's name as shown: printable, bidi controls dropped."""
+    value = _text(item, key, optional=optional, limit=limit)
+    return "".join(c for c in value or "" if c not in _INVISIBLE).strip()
+
+
+def _ident(item: Any, key: str, *, optional: bool = False, limit: int = 100) -> Any:
+    """An id: ASCII letters, digits and ``-_.:@``."""
+    value = _str(item, key, optional=optional, limit=limit)
+    if value is not None and (not value or not set(value) <= _ID_CHARS):
+        raise SnapshotError(f"field {key!r} must be an id of ASCII letters, digits, '-' or '_'")
+    return value
+
+
+def _type_id(item: Any, key: str, *, optional: bool = False) -> Any:
+    value = _ident(item, key, optional=optional, limit=32)
+    if value is not None and not set(value) <= _ID_CHARS - set(".:@"):
+        raise SnapshotError(f"field {key!r} must be an id of letters, digits, '-' or '_'")
+    return value
+
+
+def _names(item: dict[str, Any], key: str, *, limit: int, lines: bool = False) -> dict[str, str]:
+    """A ``{"en": "...", "sv": "..."}`` object of at least one language."""
+    value = item.get(key)
+    if not isinstance(value, dict) or not value or len(value) > _MAX_LANGUAGES:
+        raise SnapshotError(f"field {key!r} must be an object of texts by language")
+    texts: dict[str, str] = {}
+    for language in value:
+        if (
+            not isinstance(language, str)
+            or not 0 < len(language) <= _LANGUAGE
+            or not all(c.isascii() and (c.isalpha() or c in "_-") for c in language)
+        ):
+            raise SnapshotError(f"field {key!r} has a bad language code")
+        texts[language] = _text(value, language, limit=limit, lines=lines)
+    return texts
+
+
+def _in(texts: dict[str, str], language: str) -> str:
+    """The text in ``language`` (``sv`` or ``sv_SE``), else English, else any."""
+    short = language.split("_")[0].lower()
+    for wanted in (language, short, "en"):
+        if texts.get(wanted):
+            return texts[wanted]
+    return next((t for t in texts.values() if t), "")
+
+
+@dataclass(frozen=True, slots=True)
+class VisitorType:
+    """A kind of visitor (guest, contractor, ...) and the steps its sign-in asks for."""
+
+    id: str
+    names: dict[str, str]
+    steps: tuple[str, ...]
+    """Of :data:`VISITOR_STEPS`, in the order asked."""
+    signature: bool = False
+    """The terms step also asks for a signature drawn on the screen."""
+
+    def name(self, language: str) -> str:
+        return _in(self.names, language) or self.id
+
+
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """The site's current visitor terms (or NDA): shown in full, accepted by version."""
+
+    version: str
+    titles: dict[str, str]
+    texts: dict[str, str]
+
+    def title(self, language: str) -> str:
+        return _in(self.titles, language)
+
+    def text(self, language: str) -> str:
+        return _in(self.texts, language)
+
+
+@dataclass(frozen=True, slots=True)
+class KioskSettings:
+    """The ``kiosk`` snapshot: the lobby's settings (no personal data)."""
+
+    site_name: str
+    lobby_id: str
+    lobby_name: str
+    end_of_day: time
+    """Visitors still signed in then are signed out (by central)."""
+    idle_seconds: int
+    visitor_types: tuple[VisitorType, ...]
+    terms: Terms | None
+    site_id: str = ""
+    timezone: ZoneInfo | None = None
+
+    def visitor_type(self, type_id: str | None) -> VisitorType | None:
+        return next((t for t in self.visitor_types if t.id == type_id), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Invite:
+    """Someone expected today (from the ``visitors`` snapshot; memory only)."""
+
+    id: str
+    name: str
+    email_masked: str
+    company: str
+    host_id: str | None
+    visitor_type: str
+    qr_sha256: str
+    """Hex SHA-256 of the secret in the invite's QR code (lower case)."""
+
+    def __repr__(self) -> str:  # names are personal data: keep them out of reprs
+        return f"Invite(id={self.id!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class OnSite:
+    """A visitor signed in now, anywhere at the site (the ``visitors`` snapshot)."""
+
+    visitor_id: str
+    name: str
+    company: str
+    host_id: str | None
+    visitor_type: str
+    signed_in_at: datetime
+    notified: str
+    """One of :data:`NOTIFIED`."""
+
+    def __repr__(self) -> str:
+        return f"OnSite(visitor_id={self.visitor_id!r}, notified={self.notified!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class VisitorsToday:
+    """The ``visitors`` snapshot: today's invites and who is signed in (memory only)."""
+
+    day: date
+    invites: tuple[Invite, ...]
+    signed_in: tuple[OnSite, ...]
+    received_at: datetime | None = None
+    """When this device took it (set by the runtime; older than a local sign-in's
+    confirmation means the snapshot may not show it yet)."""
+
+    def on_site(self, visitor_id: str) -> OnSite | None:
+        return next((v for v in self.signed_in if v.visitor_id == visitor_id), None)
+
+    def __repr__(self) -> str:
+        return (
+            f"VisitorsToday(day={self.day}, invites={len(self.invites)}, "
+            f"signed_in={len(self.signed_in)})"
+        )
+
+
+def _visitor_type(item: Any) -> VisitorType:
+    if not isinstance(item, dict):
+        raise SnapshotError("each visitor type must be an object")
+    steps = item.get("steps")
+    if not isinstance(steps, list) or not all(isinstance(s, str) for s in steps):
+        raise SnapshotError("visitor type field 'steps' must be a list of step names")
+    unknown = [s for s in steps if s not in VISITOR_STEPS]
+    if unknown:
+        raise SnapshotError("a visitor type asks for an unknown step")
+    if len(set(steps)) != len(steps):
+        raise SnapshotError("a visitor type lists a step twice")
+    signature = item.get("signature", False)
+    if not isinstance(signature, bool):
+        raise SnapshotError("visitor type field 'signature' must be true or false")
+    return VisitorType(
+        id=_type_id(item, "id"),
+        names=_names(item, "names", limit=60),
+        steps=tuple(steps),
+        signature=signature,
+    )
+
+
+def _terms(data: Any) -> Terms | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise SnapshotError("field 'terms' must be an object or null")
+    version = _text(data, "version", limit=64).strip()
+    if not version:
+        raise SnapshotError("field 'version' of the terms must not be empty")
+    return Terms(
+        version=version,
+        titles=_names(data, "title", limit=200),
+        texts=_names(data, "text", limit=MAX_TERMS, lines=True),
+    )
+
+
+def _clock_time(data: dict[str, Any], key: str) -> time:
+    text = _str(data, key, limit=5)
+    if len(text) != 5 or text[2] != ":" or not (text[:2] + text[3:]).isdigit():
+        raise SnapshotError(f"field {key!r} must be a time like 18:00")
+    try:
+        return time(int(text[:2]), int(text[3:]))
+    except ValueError:
+        raise SnapshotError(f"field {key!r} must be a time like 18:00") from None
+
+
+def parse_kiosk(data: Any) -> KioskSettings:
+    """The ``kiosk`` snapshot. Raises :class:`SnapshotError` for a bad shape, an unknown
+    step, a repeated or missing visitor type, ``idle_seconds`` outside 15..3600, a text
+    with control characters or longer than its limit."""
+    if not isinstance(data, dict):
+        raise SnapshotError("snapshot must be a JSON object")
+    site, lobby = data.get("site"), data.get("lobby")
+    if not isinstance(site, dict) or not isinstance(lobby, dict):
+        raise SnapshotError("kiosk snapshot lacks 'site' or 'lobby'")
+    idle = _int(data, "idle_seconds", 60)
+    if not 15 <= idle <= 3600:
+        raise SnapshotError("field 'idle_seconds' must be from 15 to 3600")
+    listed = _items(data, "visitor_types")
+    if not 0 < len(listed) <= MAX_VISITOR_TYPES:
+        raise SnapshotError(f"a kiosk needs 1 to {MAX_VISITOR_TYPES} visitor types")
+    types = tuple(_visitor_type(item) for item in listed)
+    if len({t.id for t in types}) != len(types):
+        raise SnapshotError("a visitor type id is listed twice")
+    return KioskSettings(
+        site_name=_text(site, "name", limit=200),
+        lobby_id=_ident(lobby, "id", limit=64),
+        lobby_name=_text(lobby, "name", limit=200),
+        end_of_day=_clock_time(data, "end_of_day"),
+        idle_seconds=idle,
+        visitor_types=types,
+        terms=_terms(data.get("terms")),
+        site_id=_ident(site, "id", limit=64),
+        timezone=_zone(site) if site.get("timezone") is not None else None,
+    )
+
+
+def _sha256(item: dict[str, Any], key: str) -> str:
+    digest = _str(item, key, limit=64).lower()
+    if len(digest) != 64 or not set(digest) <= _HEX:
+        raise SnapshotError(f"field {key!r} must be 64 hex digits")
+    return str(digest)
+
+
+def _invite(item: Any) -> Invite:
+    if not isinstance(item, dict):
+        raise SnapshotError("each invite must be an object")
+    name = _shown(item, "name")
+    if not name:
+        raise SnapshotError("an invite has no name")
+    return Invite(
+        id=_ident(item, "id"),
+        name=name,
+        email_masked=_shown(item, "email_masked", optional=True, limit=254),
+        company=_shown(item, "company", optional=True),
+        host_id=_ident(item, "host_id", optional=True, limit=64),
+        visitor_type=_type_id(item, "visitor_type"),
+        qr_sha256=_sha256(item, "qr_sha256"),
+    )
+
+
+def _on_site(item: Any) -> OnSite:
+    if not isinstance(item, dict):
+        raise SnapshotError("each signed-in visitor must be an object")
+    notified = item.get("notified", "pending")
+    if notified not in NOTIFIED:
+        raise SnapshotError(f"field 'notified' must be one of {', '.join(NOTIFIED)}")
+    return OnSite(
+        visitor_id=_ident(item, "visitor_id"),
+        name=_shown(item, "name"),
+        company=_shown(item, "company", optional=True),
+        host_id=_ident(item, "host_id", optional=True, limit=64),
+        visitor_type=_type_id(item, "visitor_type"),
+        signed_in_at=_time(item, "signed_in_at"),
+        notified=notified,
+    )
+
+
+def parse_visitors(data: Any) -> VisitorsToday:
+    """The ``visitors`` snapshot: today's invites and who is signed in. Raises
+    :class:`SnapshotError` for a bad shape (an unknown ``notified``, a bad digest, an
+    id twice, a text with control characters or past its limit)."""
+    if not isinstance(data, dict):
+        raise SnapshotError("snapshot must be a JSON object")
+    text = _str(data, "day", limit=10)
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise SnapshotError("field 'day' must be a date like 2026-12-01") from None
+    invites = tuple(_invite(item) for item in _items(data, "invites"))
+    signed_in = tuple(_on_site(item) for item in _items(data, "signed_in"))
+    if len({i.id for i in invites}) != len(invites):
+        raise SnapshotError("an invite id is listed twice")
+    if len({v.visitor_id for v in signed_in}) != len(signed_in):
+        raise SnapshotError("a visitor id is listed twice")
+    return VisitorsToday(day=day, invites=invites, signed_in=signed_in)
