@@ -5,6 +5,7 @@ events and tells hosts after a moment."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import json
@@ -249,5 +250,37 @@ async def test_the_demo_central_answers_sign_ins_and_tells_the_host_after_a_mome
         await services.demo.drain_once()
         assert answers[-1]["outcome"] == "applied"
         assert runtime.visitors is not None and runtime.visitors.on_site("v-new") is None
+    finally:
+        await services.close()
+
+
+async def test_an_event_starts_the_drain_at_once(tmp_path: Path) -> None:
+    """A visitor's sign-in (or a booking) is uploaded at once, not at the drain job's
+    next turn up to two seconds later; the queue still holds it durably first."""
+    state = tmp_path / "state"
+    state.mkdir()
+    save_identity(state, _identity(), new_signing_key())
+    config = load_config(_kiosk_config(tmp_path, state))
+    services = await DeviceServices.open(config, empty_runtime(config))
+    try:
+        assert services.sink is not None and services.sync is not None
+        from apscheduler.events import EVENT_JOB_SUBMITTED
+
+        started: list[str] = []
+        services.scheduler.add_listener(lambda e: started.append(e.job_id), EVENT_JOB_SUBMITTED)
+        later = datetime.now(UTC) + timedelta(hours=1)
+        services.scheduler.modify_job("drain", next_run_time=later)  # its turn: far away
+        await asyncio.sleep(0.2)
+        started.clear()
+        await services.sink.enqueue(
+            "visitor.signout", "lobby:lobby-main", {"visitor_id": "v-1", "via": "list"}
+        )
+        assert (await services.sync.queue.counts()).pending == 1  # durable before the upload
+        for _ in range(50):  # bounded: 5 s at most
+            if "drain" in started:
+                break
+            await asyncio.sleep(0.1)
+        assert "drain" in started
+        assert not services.run_soon("no-such-job")
     finally:
         await services.close()
