@@ -38,6 +38,7 @@ __all__ = [
     "server_reachable",
     "tapin",
     "throwaway_database",
+    "write_notify_settings",
 ]
 
 SERVER_DSN = os.environ.get("TAPIN_TEST_PG", "host=/var/run/postgresql dbname=postgres")
@@ -71,6 +72,33 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def write_notify_settings(
+    path: Path, *, smtp_port: int, webhooks: dict[str, str] | None = None
+) -> Path:
+    """Central's notification settings (``TAPIN_CENTRAL_SETTINGS``) for a plain SMTP
+    server on 127.0.0.1:``smtp_port`` and the given webhook names -> URLs, retrying fast;
+    written 0600 (central refuses a settings file others may read)."""
+    lines = [
+        "[smtp]",
+        'host = "127.0.0.1"',
+        f"port = {int(smtp_port)}",
+        'security = "none"',
+        'from = "Tapin <tapin@nordlys.example>"',
+        "",
+        "[notify]",
+        "first_retry_seconds = 0.5",
+        "max_retry_seconds = 2",
+        "",
+        "[webhooks]",
+        *(f'"{name}" = "{url}"' for name, url in (webhooks or {}).items()),
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    return path
 
 
 def tapin(

@@ -122,6 +122,15 @@ COMMANDS: tuple[Command, ...] = (
         long_running=True,
     ),
     Command(
+        "kiosk",
+        "run the lobby kiosk (window, or offscreen with --screenshot)",
+        "tapin.cli.device:kiosk",
+        SCREEN_ARGS,
+        description="Run the lobby kiosk: visitors sign in and out (default size 1280x800; "
+        "portrait kiosks 800x1280).",
+        long_running=True,
+    ),
+    Command(
         "config check",
         "validate the configuration without starting anything",
         "tapin.cli.device:config_check",

@@ -12,7 +12,7 @@ from pathlib import Path
 from tapin.cli import UsageError
 from tapin.config import DEFAULT_PATH, Config, load_config
 
-__all__ = ["config_check", "panel", "presence_scan"]
+__all__ = ["config_check", "kiosk", "panel", "presence_scan"]
 
 PANEL_SIZE = (800, 480)
 
@@ -75,6 +75,61 @@ def panel(args: argparse.Namespace) -> int:
 
     code = run_panel(
         runtime, config.room, size=size, screenshot=args.screenshot, exit_after=exit_after
+    )
+    if args.screenshot is not None:
+        print(f"wrote {args.screenshot} ({size[0]}x{size[1]})")
+    return code
+
+
+def kiosk(args: argparse.Namespace) -> int:
+    """``tapin kiosk``: the lobby kiosk (the demo lobby with ``--demo``)."""
+    from tapin import i18n
+
+    if args.demo:
+        from tapin.demo.runtime import demo_config, demo_defaults
+
+        state = _default_demo_state().with_name("tapin-demo-kiosk")
+        path: Path | None = args.config
+        if path is None and DEFAULT_PATH.exists():
+            path = DEFAULT_PATH
+        config = (
+            load_config(path, defaults=demo_defaults(state, "kiosk"))
+            if path is not None
+            else demo_config(state, "kiosk")
+        )
+        config = dataclasses.replace(config, role="kiosk")
+    else:
+        config = load_config(args.config or DEFAULT_PATH)
+    if args.locale:
+        config = dataclasses.replace(config, locale=args.locale)
+    i18n.use(config.locale)
+    if config.lobby is None:
+        raise UsageError(f"{config.source}: device.lobby: no lobby to serve; set it")
+    from kiosk.launch import KIOSK_SIZE
+
+    size = args.size or KIOSK_SIZE
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    if args.demo:
+        from tapin.demo.runtime import demo_runtime
+
+        runtime = demo_runtime(config)
+    else:
+        from tapin.device.runtime import empty_runtime
+
+        runtime = empty_runtime(config)
+    if args.tour is not None:
+        if not args.demo:
+            raise UsageError("--tour renders the demo lobby: add --demo")
+        from kiosk.tour import run_tour
+
+        return run_tour(runtime, config.lobby, args.tour, size=size)
+    exit_after = args.exit_after
+    if args.screenshot is not None and exit_after is None:
+        exit_after = 3.0
+    from kiosk.launch import run_kiosk
+
+    code = run_kiosk(
+        runtime, config.lobby, size=size, screenshot=args.screenshot, exit_after=exit_after
     )
     if args.screenshot is not None:
         print(f"wrote {args.screenshot} ({size[0]}x{size[1]})")

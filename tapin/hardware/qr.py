@@ -66,7 +66,6 @@ _ID = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_ID - 1}}}")
 _BADGE_TOKEN = re.compile(r"[A-Za-z0-9_-]{22,128}")
 """``secrets.token_urlsafe(16)`` or longer: 16+ random bytes, URL-safe base64."""
 _INVITE_SECRET = re.compile(r"[A-Za-z0-9_-]{16,128}")
-_QR_ONLY = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
 MAX_CODE_TEXT = len(INVITE_QR_PREFIX) + MAX_ID + 1 + 128
 """No valid Tapin code is longer; longer texts are refused before they are looked at."""
 
@@ -176,7 +175,8 @@ def read_codes(image_bytes: bytes) -> list[str]:
         grey = image.convert("L")
         if max(grey.size) > _DECODE_SIDE:
             grey.thumbnail((_DECODE_SIDE, _DECODE_SIDE))
-        found = zxingcpp.read_barcodes(grey, formats=_QR_ONLY)
+        formats = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)  # no global: nanobind
+        found = zxingcpp.read_barcodes(grey, formats=formats)  # warns of leaks at exit
     except (OSError, ValueError, RuntimeError) as exc:
         raise QrError(f"the camera frame could not be read ({exc})") from None
     texts: list[str] = []

@@ -17,7 +17,7 @@ MARKED = re.compile(r'\b_\(\s*"((?:[^"\\]|\\.)+)"\s*\)')
 
 def marked_texts() -> set[str]:
     found: set[str] = set()
-    for folder in ("panel", "tapin"):
+    for folder in ("panel", "kiosk", "tapin"):
         for path in (ROOT / folder).rglob("*"):
             if path.suffix in (".py", ".kv"):
                 found |= set(MARKED.findall(path.read_text(encoding="utf-8")))

@@ -103,6 +103,11 @@ class AdminPinScreen(TapinScreen):
     """Width of the title column (the whole width less the padding, in portrait)."""
     digits = NumericProperty(0)
     """How many digits are typed (the digits themselves are private)."""
+    heading = StringProperty("")
+    """The title over the keypad ("" = "Device admin"); the kiosk's reception side names
+    itself."""
+    subheading = StringProperty("")
+    """The line under it ("" = "For technicians only")."""
     message = StringProperty(PROMPT)
     detail = StringProperty("")
     error = BooleanProperty(False)

@@ -1,0 +1,1 @@
+"""The kiosk's own screens: one ``.kv`` + ``.py`` each."""
