@@ -9,7 +9,7 @@ settings they bring), in the same asyncio loop as Kivy.
 The hardware: in the demo a :class:`kiosk.context.DemoCamera` (a test-pattern photo,
 codes held up by the tour) and a :class:`tapin.hardware.printer.SimulatedPrinter` that
 keeps badges in memory only; on a device the V4L2 camera when ``/dev/video0`` exists,
-and no printer (no badge) until the configuration names one.
+and the ``[printer]`` of the configuration (none: no badge, the sign-in goes on).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tapin.device.runtime import Runtime
+from tapin.hardware.printer import build_printer
 from tapin.ui.kivyenv import has_display, prepare_kivy
 
 __all__ = ["KIOSK_SIZE", "default_extras", "run_kiosk"]
@@ -45,6 +46,9 @@ def default_extras(runtime: Runtime) -> dict[str, Any]:
         from tapin.hardware.camera import V4L2Camera
 
         extras["camera"] = V4L2Camera()
+    printer = build_printer(runtime.config.printer)  # checked when the config was read
+    if printer is not None:
+        extras["printer"] = printer
     return extras
 
 

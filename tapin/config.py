@@ -34,6 +34,11 @@ Example (``/etc/tapin/tapin.toml``)::
     scan = true                 # docs/presence.md
     tags = ["ibeacon:f7826da6-4fa2-4e98-8024-bc5b71e0893e:1:7"]
 
+    [printer]                   # a kiosk's badge printer (tapin.hardware.printer)
+    kind = "cups"               # "none" (default: no badge), "cups", "simulated"
+    queue = "QL-800"            # the CUPS queue (lpstat -e)
+    media = "62x100mm"          # the label stock's CUPS media name
+
 Every problem is reported as :class:`ConfigError` naming the file, the key and what
 is wrong; unknown keys are errors too (a typo must not silently fall back to a
 default).
@@ -54,6 +59,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from presence import config as presence_config
 from presence.config import PresenceSettings
 from tapin.device.adminpin import PinHashError, parse_pin_hash
+from tapin.hardware.printer import KEYS as printer_keys
+from tapin.hardware.printer import build_printer
 
 __all__ = [
     "DEFAULT_PATH",
@@ -123,6 +130,9 @@ class Config:
     screen: ScreenSettings = field(default_factory=ScreenSettings)
     presence: PresenceSettings = field(default_factory=PresenceSettings)
     """``[presence]``; its ``room`` is the device's room (panel) or lobby (kiosk)."""
+    printer: Mapping[str, Any] = field(default_factory=dict)
+    """``[printer]``, checked (a kiosk's badge printer: :func:`tapin.hardware.printer.
+    build_printer`); empty: no printer, visitors get no badge."""
     source: str = "<defaults>"
 
     @property
@@ -248,6 +258,7 @@ _SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "colour": _choice(COLOUR_MODES),
     },
     "presence": dict(presence_config.KEYS),
+    "printer": dict(printer_keys),
 }
 
 
@@ -306,6 +317,12 @@ def _build(values: Mapping[str, Any], source: str, defaults: Mapping[str, Any]) 
         colour=merged.get("screen.colour", defaults_screen.colour),
     )
     presence = _presence(merged, source)
+    printer = {k.partition(".")[2]: v for k, v in merged.items() if k.startswith("printer.")}
+    try:
+        build_printer(printer)  # a cups printer without a queue is a mistake of the file
+    except ValueError as exc:
+        key, _, problem = str(exc).partition(": ")
+        raise ConfigError(source, key, problem) from None
     return Config(
         role=role,
         timezone=merged["site.timezone"],
@@ -318,6 +335,7 @@ def _build(values: Mapping[str, Any], source: str, defaults: Mapping[str, Any]) 
         admin_pin_hash=merged.get("admin.pin_hash"),
         screen=screen,
         presence=presence,
+        printer=printer,
         source=source,
     )
 

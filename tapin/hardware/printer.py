@@ -54,6 +54,7 @@ __all__ = [
     "Printer",
     "PrinterError",
     "SimulatedPrinter",
+    "build_printer",
     "printer_from_config",
 ]
 
@@ -425,6 +426,13 @@ def printer_from_config(table: Mapping[str, Any] | None) -> Printer | None:
             values[key] = checker(value)
         except ValueError as exc:
             raise ValueError(f"printer.{key}: {exc}") from None
+    return build_printer(values)
+
+
+def build_printer(values: Mapping[str, Any]) -> Printer | None:
+    """The printer of ``[printer]`` values already checked by :data:`KEYS` (the device
+    configuration checks them when it is read); ``None`` for ``kind = "none"``. Raises
+    :class:`ValueError` for ``kind = "cups"`` without a ``queue``. Touches no device."""
     kind = values.get("kind", "none")
     if kind == "cups":
         if "queue" not in values:

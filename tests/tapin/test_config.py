@@ -119,3 +119,32 @@ def test_the_colour_mode(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(write(tmp_path, good + '\n[screen]\ncolour = "rainbow"\n'))
     assert caught.value.key == "screen.colour" and "must be one of card, full" in str(caught.value)
+
+
+def test_a_kiosk_names_its_badge_printer(tmp_path: Path) -> None:
+    """[printer] is read and checked with the file; the kiosk gets that printer (no
+    table: no printer, so no badge and the sign-in goes on)."""
+    from kiosk.launch import default_extras
+    from tapin.device.runtime import empty_runtime
+    from tapin.hardware.printer import CupsPrinter
+
+    kiosk = (
+        GOOD.format(state=tmp_path)
+        .replace('role = "panel"', 'role = "kiosk"')
+        .replace('room = "aurora"', 'lobby = "main"')
+    )
+    plain = load_config(write(tmp_path, kiosk))
+    assert "printer" not in default_extras(empty_runtime(plain))
+    cups = '\n[printer]\nkind = "cups"\nqueue = "QL-800"\nserver = "localhost:631"\n'
+    config = load_config(write(tmp_path, kiosk + cups))
+    printer = default_extras(empty_runtime(config))["printer"]
+    assert isinstance(printer, CupsPrinter) and printer.queue == "QL-800"
+    for table, key, words in (
+        ('kind = "cups"\n', "printer.queue", 'is required when printer.kind is "cups"'),
+        ('kind = "laser"\n', "printer.kind", "must be one of none, cups, simulated"),
+        ('kind = "cups"\nqueue = "a b"\n', "printer.queue", "must be a CUPS queue name"),
+        ('colour = "red"\n', "printer.colour", "unknown key"),
+    ):
+        with pytest.raises(ConfigError) as caught:
+            load_config(write(tmp_path, kiosk + "\n[printer]\n" + table))
+        assert caught.value.key == key and words in str(caught.value), str(caught.value)
