@@ -12,6 +12,7 @@ Kivy reads its settings from environment variables at import time. For Tapin:
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -22,6 +23,15 @@ __all__ = ["FONT", "has_display", "prepare_kivy"]
 
 FONT = "Inter"
 """Every label's font (``assets/fonts``): full Latin, Nordic names included."""
+
+
+class _NoCutbufferAlarm(logging.Filter):
+    """Kivy looks for the X tools xclip/xsel (a "cut buffer", X11's middle-click paste)
+    when a text field is first focused and, finding none on a kiosk or panel, logs a
+    CRITICAL record with two tracebacks. Nothing is wrong: the SDL clipboard works."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Cutbuffer: Unable to find")
 
 
 def has_display() -> bool:
@@ -43,6 +53,7 @@ def prepare_kivy(kivy_home: Path, size: tuple[int, int], *, offscreen: bool) -> 
     os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
     os.environ.setdefault("KCFG_KIVY_LOG_LEVEL", "warning")
     os.environ.setdefault("KIVY_CLIPBOARD", "sdl2")  # no xsel/xclip probing on a kiosk
+    logging.getLogger("kivy").addFilter(_NoCutbufferAlarm())  # ...but the cut buffer probes
     if offscreen:
         os.environ["SDL_VIDEODRIVER"] = "offscreen"
         os.environ.setdefault("KIVY_WINDOW", "sdl2")
