@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.drain
 	$(BIN)/python -m benchmarks.panel
 	$(BIN)/python -m benchmarks.presence
+	$(BIN)/python -m benchmarks.kiosk
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache demo-panel.png
