@@ -67,6 +67,30 @@ def add_visitor_commands(commands: Any) -> None:
         "file", metavar="FILE", help="UTF-8 text: the first line is the title, the rest the text"
     )
 
+    vtype = command(
+        commands,
+        "visitor-type",
+        "add, change or remove a site's visitor type and the steps it asks",
+        _visitor_type,
+    )
+    vtype.add_argument("--site", required=True, metavar="ID", help="the site")
+    vtype.add_argument("--id", required=True, dest="type_id", help="the type's id, e.g. guest")
+    vtype.add_argument(
+        "--name",
+        action="append",
+        default=[],
+        metavar="LANG=NAME",
+        help="its name in a language, e.g. en=Guest (repeat; en is required)",
+    )
+    vtype.add_argument(
+        "--steps", default="", help="comma-separated, in order: company,email,host,terms,photo"
+    )
+    vtype.add_argument(
+        "--signature", action="store_true", help="a drawn signature at the terms step"
+    )
+    vtype.add_argument("--position", type=int, default=0, help="order on the kiosk (low first)")
+    vtype.add_argument("--remove", action="store_true", help="remove the type instead")
+
     settings = command(
         commands,
         "visitor-settings",
@@ -189,6 +213,33 @@ def _terms(args: argparse.Namespace) -> int:
         )
         state = "published" if new else "already published with this text"
         print(f"terms {args.version} ({args.lang}) at site {args.site}: {state}")
+        return 0
+
+    return _guarded(action)
+
+
+def _visitor_type(args: argparse.Namespace) -> int:
+    def action() -> int:
+        from central.visitor_setup import VisitorType, remove_visitor_type, set_visitor_type
+
+        if args.remove:
+            gone = _with_pool(
+                _dsn(args), lambda pool: remove_visitor_type(pool, args.site, args.type_id)
+            )
+            if not gone:
+                return _fail(f"site {args.site} has no visitor type {args.type_id!r}", 1)
+            print(f"visitor type {args.type_id} removed from site {args.site}")
+            return 0
+        names: dict[str, str] = {}
+        for given in args.name:
+            lang, sep, name = given.partition("=")
+            if not sep:
+                return _fail(f"--name {given!r}: write it as LANG=NAME, e.g. en=Guest", 1)
+            names[lang.strip()] = name.strip()
+        steps = tuple(s.strip() for s in args.steps.split(",") if s.strip())
+        kind = VisitorType(args.type_id, names, steps, args.signature, args.position)
+        _with_pool(_dsn(args), lambda pool: set_visitor_type(pool, args.site, kind))
+        print(f"visitor type {args.type_id} at site {args.site}: {', '.join(steps) or 'name only'}")
         return 0
 
     return _guarded(action)

@@ -35,6 +35,7 @@ def test_every_command_has_help_and_a_dsn_option() -> None:
         "onsite",
         "admin-token",
         "terms",
+        "visitor-type",
         "visitor-settings",
     }
     for name, parser in leaves.items():

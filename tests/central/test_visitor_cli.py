@@ -118,3 +118,42 @@ def test_terms_and_visitor_settings_commands(
         pref = conn.execute("SELECT notify_via FROM people WHERE id = 'p-bjorn'").fetchone()
     assert row == ("17:30", "teams", "nordlys-teams")
     assert pref == ("slack",)
+
+
+def test_visitor_type_command_changes_what_the_kiosk_asks(
+    pg_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = tmp_path / "central.pem"
+    base = ["--dsn", pg_dsn]
+    assert main(["init-db", *base, "--key-file", str(key)]) == 0
+    assert main(["seed", "--demo", *base]) == 0
+    vtype = ["visitor-type", *base, "--site", "nordlys-sthlm"]
+    made = [*vtype, "--id", "auditor", "--name", "en=Auditor", "--name", "sv=Revisor"]
+    assert main([*made, "--steps", "company,email,host,terms", "--signature"]) == 0
+    assert "auditor" in capsys.readouterr().out
+
+    def kinds() -> dict[str, tuple[list[str], bool]]:
+        with psycopg.connect(pg_dsn) as conn:
+            rows = conn.execute(
+                "SELECT id, steps, signature FROM visitor_types WHERE site_id = 'nordlys-sthlm'"
+            ).fetchall()
+        return {r[0]: (list(r[1]), r[2]) for r in rows}
+
+    assert kinds()["auditor"] == (["company", "email", "host", "terms"], True)
+    assert set(kinds()) >= {"guest", "interview", "contractor", "delivery"}
+    # mistakes: a one-line reason, exit 1, nothing changed
+    for wrong, words in (
+        (["--steps", "company,fax"], "steps are distinct names"),
+        (["--steps", "company", "--signature"], "add 'terms' to the steps"),
+    ):
+        assert main([*made, *wrong]) == 1
+        assert words in capsys.readouterr().err
+    assert main([*vtype, "--id", "x", "--name", "Auditor"]) == 1
+    assert "LANG=NAME" in capsys.readouterr().err
+    assert main([*vtype, "--id", "x", "--name", "sv=Revisor"]) == 1
+    assert "English name" in capsys.readouterr().err
+    assert kinds()["auditor"] == (["company", "email", "host", "terms"], True)
+    assert main([*vtype, "--id", "delivery", "--remove"]) == 0
+    assert "delivery" not in kinds()
+    assert main([*vtype, "--id", "delivery", "--remove"]) == 1
+    assert "no visitor type 'delivery'" in capsys.readouterr().err
