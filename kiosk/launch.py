@@ -66,9 +66,8 @@ def run_kiosk(
     raises what opening the services raises."""
     prepare_kivy(runtime.config.state_dir / "kivy", size, offscreen=not has_display())
 
-    from kivy.clock import Clock
-
     from kiosk.app import KioskApp
+    from tapin.ui.screenshot import exit_after as exit_after_seconds
 
     async def main() -> None:
         from tapin.device.services import DeviceServices
@@ -80,17 +79,7 @@ def run_kiosk(
             sync_now = services.sync_now()
             if sync_now is not None:
                 app.extras["sync_now"] = sync_now
-
-            def finish(_dt: float) -> None:
-                if screenshot is not None:
-                    from tapin.ui.screenshot import grab, write_png
-
-                    write_png(screenshot, grab())
-                    log.info("screenshot written to %s", screenshot)
-                app.stop()
-
-            if exit_after is not None:
-                Clock.schedule_once(finish, exit_after)
+            exit_after_seconds(app, exit_after, screenshot)
             await app.async_run(async_lib="asyncio")
         finally:
             await services.close()

@@ -274,7 +274,6 @@ def run_tour(runtime: Runtime, lobby_id: str, out: Path, *, size: tuple[int, int
 
     prepare_kivy(runtime.config.state_dir / "kivy", size, offscreen=not has_display())
     from kivy.clock import Clock
-    from kivy.core.window import Window
 
     from kiosk.app import KioskApp
     from kiosk.launch import default_extras
@@ -282,8 +281,7 @@ def run_tour(runtime: Runtime, lobby_id: str, out: Path, *, size: tuple[int, int
     from tapin.demo.central import DemoCentral, demo_key
     from tapin.demo.visitors import DemoLobby
     from tapin.device.adminpin import hash_pin
-    from tapin.ui.kit import cut_labels
-    from tapin.ui.screenshot import grab, write_png
+    from tapin.ui.screenshot import tour_shot
 
     local = datetime.now(runtime.site.timezone).replace(hour=9, minute=20, second=0, microsecond=0)
     clock = ManualClock(local.astimezone(UTC))
@@ -322,11 +320,7 @@ def run_tour(runtime: Runtime, lobby_id: str, out: Path, *, size: tuple[int, int
                 app.refresh()
                 await asyncio.sleep(0.3)  # frames: layout, then the drawing triggers
                 path = out / f"{number:02d}-{step.name}.png"
-                write_png(path, grab())
-                written.append(path)
-                for cut in cut_labels(Window.children):  # a label cut short is a defect
-                    log.error("tour step %s: a button label does not fit: %s", step.name, cut)
-                    failed.append(step.name)
+                written.append(tour_shot(path, step.name, failed))
             written.extend(tour.extra)
             app.stop()
 

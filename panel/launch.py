@@ -101,24 +101,13 @@ def run_panel(
     offscreen = not has_display()
     prepare_kivy(runtime.config.state_dir / "kivy", size, offscreen=offscreen)
 
-    from kivy.clock import Clock
-
     from panel.app import PanelApp
+    from tapin.ui.screenshot import exit_after as exit_after_seconds
 
     starting = StartingSink()
     app = PanelApp(runtime, room_id, sink=starting)
     app.services = None  # set once open (the benchmark reads it)
-
-    def finish(_dt: float) -> None:
-        if screenshot is not None:
-            from tapin.ui.screenshot import grab, write_png
-
-            write_png(screenshot, grab())
-            log.info("screenshot written to %s", screenshot)
-        app.stop()
-
-    if exit_after is not None:
-        Clock.schedule_once(finish, exit_after)
+    exit_after_seconds(app, exit_after, screenshot)
     asyncio.run(_main(app, runtime, starting, defer=runtime.calendar.loaded(room_id)))
     return 0
 

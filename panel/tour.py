@@ -300,13 +300,11 @@ def run_tour(runtime: Runtime, room_id: str, out: Path, *, size: tuple[int, int]
 
     prepare_kivy(runtime.config.state_dir / "kivy", size, offscreen=not has_display())
     from kivy.clock import Clock
-    from kivy.core.window import Window
 
     from panel.app import PanelApp
     from sync.queue import AsyncSealedQueue
     from tapin.demo.central import demo_key
-    from tapin.ui.kit import cut_labels
-    from tapin.ui.screenshot import grab, write_png
+    from tapin.ui.screenshot import tour_shot
 
     local = datetime.now(runtime.site.timezone).replace(hour=9, minute=20, second=0, microsecond=0)
     base = local.astimezone(UTC)
@@ -343,11 +341,7 @@ def run_tour(runtime: Runtime, room_id: str, out: Path, *, size: tuple[int, int]
                 app.refresh()
                 await asyncio.sleep(0.25)  # frames: layout, then the drawing triggers
                 path = out / f"{number:02d}-{step.name}.png"
-                write_png(path, grab())
-                written.append(path)
-                for cut in cut_labels(Window.children):  # a label cut short is a defect
-                    log.error("tour step %s: a button label does not fit: %s", step.name, cut)
-                    failed.append(step.name)
+                written.append(tour_shot(path, step.name, failed))
                 status = app.status_screen
                 if status is not None and status.who is not None:  # closed for the next step
                     status.who.dismiss(animation=False)

@@ -11,7 +11,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Frame", "grab", "png_bytes", "write_png"]
+__all__ = ["Frame", "exit_after", "grab", "png_bytes", "tour_shot", "write_png"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,3 +72,39 @@ def write_png(path: Path, frame: Frame) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(png)
     return path
+
+
+def tour_shot(path: Path, step: str, failed: list[str]) -> Path:
+    """One state of a tour: the window as ``path``; ``step`` joins ``failed`` when any
+    button label on screen is cut short (:func:`tapin.ui.kit.cut_labels`, logged)."""
+    import logging
+
+    from kivy.core.window import Window
+
+    from tapin.ui.kit import cut_labels
+
+    write_png(path, grab())
+    for cut in cut_labels(Window.children):  # a label cut short is a defect
+        logging.getLogger("tapin.tour").error(
+            "tour step %s: a button label does not fit: %s", step, cut
+        )
+        failed.append(step)
+    return path
+
+
+def exit_after(app: object, seconds: float | None, screenshot: Path | None) -> None:
+    """``--exit-after``: stop ``app`` (a Kivy App) ``seconds`` from now, writing the window
+    to ``screenshot`` first when given. Nothing when ``seconds`` is ``None``."""
+    if seconds is None:
+        return
+    from kivy.clock import Clock
+
+    def finish(_dt: float) -> None:
+        if screenshot is not None:
+            import logging
+
+            write_png(screenshot, grab())
+            logging.getLogger("tapin.ui").info("screenshot written to %s", screenshot)
+        app.stop()  # type: ignore[attr-defined]
+
+    Clock.schedule_once(finish, seconds)
