@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from sync.events import MAX_COMPANY, MAX_EMAIL, MAX_NAME
 from tapin.i18n import _
+from tapin.ui.text import clean_text
 
 __all__ = [
     "MAX_COMPANY_CHARS",
@@ -37,10 +38,6 @@ MAX_COMPANY_CHARS = MAX_COMPANY
 MAX_EMAIL_CHARS = MAX_EMAIL
 """The longest address SMTP carries (RFC 5321), ``sync.events.MAX_EMAIL``."""
 
-_SPACES = frozenset("\t\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029\u00a0\u3000")
-_INVISIBLE = frozenset(
-    "\u061c\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"
-)
 _NAME_PUNCTUATION = frozenset("-\u2010\u2011'\u2019.,()\u200c\u200d")
 """With the zero-width (non-)joiners some scripts need inside a word (Persian, Hindi)."""
 _COMPANY_EXTRA = frozenset("+\u200c\u200d")
@@ -60,22 +57,9 @@ class Checked:
 
 
 def clean(text: object, limit: int) -> str:
-    """``text`` safe to show and send, at most ``limit`` characters. Never raises."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    elif not isinstance(text, str):
-        text = "" if text is None else str(text)
-    kept: list[str] = []
-    for char in text:
-        if char in _SPACES or char == " ":
-            if kept and kept[-1] != " ":
-                kept.append(" ")
-        elif char not in _INVISIBLE and unicodedata.category(char) not in ("Cc", "Cs", "Co"):
-            kept.append(char)
-        if len(kept) > limit * 2:  # enough to normalise; the rest goes anyway
-            break
-    composed = unicodedata.normalize("NFC", "".join(kept))
-    return composed[:limit]
+    """``text`` safe to show and send, at most ``limit`` characters
+    (:func:`tapin.ui.text.clean_text`). Never raises."""
+    return clean_text(text, limit)
 
 
 def _too_long(limit: int) -> str:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,7 @@ from tapin.pending import MAX_PHOTO, ActionError
 from tapin.ui.context import ScreenContext
 from tapin.ui.keyboard import TapinTextInput, dock
 from tapin.ui.kit import TapinScreen, TapinToggle
+from tapin.ui.text import clean_text as _clean
 
 __all__ = [
     "CATEGORY_WORDS",
@@ -67,31 +67,11 @@ CATEGORY_WORDS = {  # English sources: the buttons show ``_(word)``, in the lang
     IssueCategory.CLEANING: "Cleaning",
     IssueCategory.OTHER: "Other",
 }
-_SPACES = frozenset("\t\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
-_INVISIBLE = frozenset(
-    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"
-)
 
 
 def clean_text(text: object, limit: int = MAX_CHARS) -> str:
-    """Text a person typed (or anything posing as it), safe to show and send.
-
-    Line breaks and tabs become spaces; other control characters, lone surrogates and
-    bidi overrides are dropped; at most ``limit`` characters are kept. Never raises.
-    """
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    elif not isinstance(text, str):
-        text = "" if text is None else str(text)
-    kept: list[str] = []
-    for char in text:
-        if len(kept) >= limit:
-            break
-        if char in _SPACES:
-            kept.append(" ")
-        elif char not in _INVISIBLE and unicodedata.category(char) not in ("Cc", "Cs"):
-            kept.append(char)
-    return "".join(kept)
+    """Text a person typed, safe to show and send (:func:`tapin.ui.text.clean_text`)."""
+    return _clean(text, limit)
 
 
 class ReportTextInput(TapinTextInput):
