@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
+import logging
+import re
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from central.appliers import APPLIERS, Item, Rejection
@@ -28,11 +32,24 @@ from sync.wire import (
     SealedEvent,
     UnsealError,
     WireError,
+    canonical_uuid,
     open_epoch_key,
     open_payload,
 )
 
-__all__ = ["EpochKeys", "Limits", "Pending", "Result", "open_events", "parse_batch"]
+__all__ = [
+    "EpochKeys",
+    "Limits",
+    "Pending",
+    "Result",
+    "loads",
+    "open_events",
+    "open_pending",
+    "parse_batch",
+    "record_events",
+]
+
+log = logging.getLogger(__name__)
 
 RESOURCE_KINDS = ("room", "desk", "lobby")
 EVENT_MAX_AGE = timedelta(days=90)
@@ -80,7 +97,10 @@ class Pending:
     """The event id in canonical UUID form (the ledger's key)."""
     event: SealedEvent
     item: Item | None
+    """Set once the payload is open and its fields parsed (:func:`open_pending`)."""
     rejection: Rejection | None
+    created: datetime | None = None
+    """The clear ``created_at``, when central takes it (the ledger row's)."""
 
 
 class EpochKeys:
@@ -160,10 +180,42 @@ def parse_batch(body: Any, limits: Limits) -> tuple[dict[str, bytes], list[Seale
 _MAX_SEQ = 2**63 - 1
 
 
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+"""19 digits in a row: maybe an integer outside 64 bits, which orjson reads as a float."""
+
+
+def loads(data: bytes) -> Any:
+    """JSON as :func:`json.loads` reads it, with orjson when orjson reads it the same.
+
+    orjson refuses what ``json`` takes beyond RFC 8259 (NaN, lone surrogates, a BOM,
+    numbers too large for a float) and reads integers beyond 64 bits as floats: those
+    documents, and any with such a long run of digits, go to ``json``. Raises
+    ``ValueError`` (not JSON) or ``RecursionError`` (nested too deeply), as ``json``.
+    """
+    if not _LONG_NUMBER.search(data):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass  # json says what it makes of it (a value orjson refuses, or the error)
+    return json.loads(data)
+
+
 def _unstorable(event: SealedEvent) -> str | None:
     """Why the clear fields cannot be recorded as they are, if they cannot."""
     if event.seq > _MAX_SEQ:
         return "event field 'seq' is larger than 2**63 - 1"
+    clear = "".join(
+        (
+            event.type,
+            event.resource,
+            event.starts_at or "",
+            event.ends_at or "",
+            event.created_at,
+            event.epoch,
+        )
+    )
+    if clear.isascii() and "\x00" not in clear:  # the usual case: storable as it is
+        return None
     for name in ("type", "resource", "starts_at", "ends_at", "created_at", "epoch"):
         value = getattr(event, name)
         if value is not None and not storable(value):
@@ -190,24 +242,34 @@ def _within(moment: datetime, low: datetime | None, high: datetime | None) -> bo
         return False
 
 
-def _item(index: int, event: SealedEvent, payload: dict[str, Any], now: datetime) -> Item:
+def _item(
+    index: int,
+    event: SealedEvent,
+    payload: dict[str, Any],
+    now: datetime,
+    created: datetime | None = None,
+) -> Item:
+    """The event's item; ``created``, when given, is its ``created_at`` already parsed
+    and found within what central takes (:func:`_created`). Raises :class:`Rejection`."""
     if event.type not in APPLIERS:
         raise Rejection(Code.UNKNOWN_TYPE, f"central does not know event type {event.type!r}")
     kind, _, rid = event.resource.partition(":")
     if kind not in RESOURCE_KINDS or not rid:
         raise Rejection(Code.INVALID, "resource must be room:<id>, desk:<id> or lobby:<id>")
-    created = parse_time(event.created_at, "created_at")
-    assert created is not None
-    if not _within(created, now - EVENT_MAX_AGE, None):
-        raise Rejection(Code.EXPIRED, "the event is older than the 90-day retention")
-    if not _within(created, None, now + CLOCK_AHEAD):
-        raise Rejection(
-            Code.INVALID,
-            "created_at is more than a day ahead of central's clock; check the device's clock",
-        )
+    if created is None:
+        created = parse_time(event.created_at, "created_at")
+        assert created is not None
+        if not _within(created, now - EVENT_MAX_AGE, None):
+            raise Rejection(Code.EXPIRED, "the event is older than the 90-day retention")
+        if not _within(created, None, now + CLOCK_AHEAD):
+            raise Rejection(
+                Code.INVALID,
+                "created_at is more than a day ahead of central's clock; check the device's clock",
+            )
     starts, ends = parse_time(event.starts_at, "starts_at"), parse_time(event.ends_at, "ends_at")
+    low, high = now - TIMES_BEHIND, now + TIMES_AHEAD
     for name, moment in (("starts_at", starts), ("ends_at", ends)):
-        if moment is not None and not _within(moment, now - TIMES_BEHIND, now + TIMES_AHEAD):
+        if moment is not None and not _within(moment, low, high):
             raise Rejection(
                 Code.INVALID,
                 f"{name} is outside what central takes: from {TIMES_BEHIND.days} days before "
@@ -228,17 +290,13 @@ def _item(index: int, event: SealedEvent, payload: dict[str, Any], now: datetime
     )
 
 
-def open_events(
-    parsed: list[SealedEvent | Result],
-    epochs: dict[str, bytes],
-    keys: EpochKeys,
-    device: DeviceContext,
-    now: datetime,
+def record_events(
+    parsed: list[SealedEvent | Result], epochs: dict[str, bytes], now: datetime
 ) -> tuple[list[Pending], dict[int, Result]]:
-    """Open every first-seen event, as the authenticated ``device`` (an event bound to
-    another device does not open). An unbound event (sealed before the device was
-    upgraded) opens only when it was made before the device's first bound event.
-    Returns what to record, and unrecorded answers."""
+    """From the clear fields alone, the first-seen events to record in the ledger (each
+    with ``created``: its clear ``created_at`` when central takes it, for the ledger row),
+    and the answers of those not recorded. Their payloads are opened by
+    :func:`open_pending`, which may run while the ledger rows are being written."""
     pending: list[Pending] = []
     answers: dict[int, Result] = {}
     seen: set[str] = set()
@@ -246,32 +304,79 @@ def open_events(
         if isinstance(event, Result):
             answers[index] = event
             continue
-        key = str(uuid.UUID(event.id))
+        key = canonical_uuid(event.id)
         if key in seen:
             continue  # answered like its first occurrence
         problem = _unstorable(event)
         if problem:
             answers[index] = Result(event.id, "rejected", problem, Code.MALFORMED)
             continue
-        sealed = epochs.get(event.epoch)
-        if sealed is None:
+        if epochs.get(event.epoch) is None:
             reason = f"epoch {event.epoch!a} is not in the batch's 'epochs'"
             answers[index] = Result(event.id, "rejected", reason, Code.MALFORMED)
             continue
         seen.add(key)
-        item, rejection = None, None
+        pending.append(Pending(index, key, event, None, None, _created(event, now)))
+    return pending, answers
+
+
+def _created(event: SealedEvent, now: datetime) -> datetime | None:
+    """The event's ``created_at`` when :func:`_item` would take it, else ``None``."""
+    try:
+        created = parse_time(event.created_at, "created_at")
+    except Rejection:
+        return None
+    if created is None or not _within(created, now - EVENT_MAX_AGE, now + CLOCK_AHEAD):
+        return None
+    return created
+
+
+def open_pending(
+    pending: list[Pending],
+    epochs: dict[str, bytes],
+    keys: EpochKeys,
+    device: DeviceContext,
+    now: datetime,
+) -> None:
+    """Open every event of ``pending`` as the authenticated ``device`` (an event bound to
+    another device does not open): each gets its ``item`` or its ``rejection``. An
+    unbound event (sealed before the device was upgraded) opens only when it was made
+    before the device's first bound event. Never raises for one event: what the checks
+    did not foresee is that event's rejection."""
+    opened: dict[str, bytes] = {}
+    for p in pending:
+        event = p.event
         try:
-            payload = open_payload(event, keys.open(device.id, event.epoch, sealed), device.id)
+            data_key = opened.get(event.epoch)
+            if data_key is None:  # once per epoch and batch, not per event
+                sealed = epochs[event.epoch]
+                data_key = opened[event.epoch] = keys.open(device.id, event.epoch, sealed)
+            payload = open_payload(event, data_key, device.id, loads=loads)
             if event.ad == AD_UNBOUND and not _made_before(event, device.binds_since):
                 raise UnsealError("an unbound event made after this device began binding")
-            item = _item(index, event, payload, now)
+            p.item = _item(p.index, event, payload, now, p.created)
         except UnsealError:
-            rejection = Rejection(
+            p.rejection = Rejection(
                 Code.UNSEALABLE, "the payload does not open: tampered clear fields or a wrong key"
             )
         except WireError as exc:  # opened, but not a payload central can read
-            rejection = Rejection(Code.INVALID, str(exc))
+            p.rejection = Rejection(Code.INVALID, str(exc))
         except Rejection as exc:
-            rejection = exc
-        pending.append(Pending(index, key, event, item, rejection))
+            p.rejection = exc
+        except Exception as exc:  # a value nothing foresaw: this event only
+            log.warning("event %s could not be opened (%s)", event.id, type(exc).__name__)
+            p.rejection = Rejection(Code.INVALID, "central could not read this event")
+
+
+def open_events(
+    parsed: list[SealedEvent | Result],
+    epochs: dict[str, bytes],
+    keys: EpochKeys,
+    device: DeviceContext,
+    now: datetime,
+) -> tuple[list[Pending], dict[int, Result]]:
+    """:func:`record_events` then :func:`open_pending`: what to record (opened), and
+    unrecorded answers."""
+    pending, answers = record_events(parsed, epochs, now)
+    open_pending(pending, epochs, keys, device, now)
     return pending, answers

@@ -2,12 +2,15 @@
 
 One transaction per batch:
 
-1. record every event in ``applied_events`` with one ``INSERT ... ON CONFLICT DO
-   NOTHING RETURNING``: the rows it returns are new, the others were seen before and
-   get their stored answer (``duplicate``, or the same rejection);
+1. record every event in ``applied_events`` (as applied) with one ``INSERT ... ON
+   CONFLICT DO NOTHING RETURNING``: the rows it returns are new, the others were seen
+   before and get their stored answer (``duplicate``, or the same rejection). The
+   statement needs only the clear fields: PostgreSQL runs it while the payloads are
+   opened and checked here;
 2. apply the new ones in batch order, consecutive events of one type in one bulk call
    to their applier (see ``central/appliers``);
-3. store the rejections only the database could decide, and commit.
+3. write the rejections (the checks', and those only the database could decide) over
+   their rows in one statement, and commit.
 
 Effects and ledger rows commit together, so a crash at any point applies nothing twice.
 If a statement fails on the data itself (an unforeseen constraint or value error), the
@@ -19,10 +22,11 @@ timeouts roll back and retry the whole batch.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -33,7 +37,15 @@ from psycopg_pool import PoolTimeout
 
 from central.appliers import APPLIERS, Context, Item, Rejection
 from central.auth import DeviceContext
-from central.batch import EpochKeys, Limits, Pending, Result, open_events, parse_batch
+from central.batch import (
+    EpochKeys,
+    Limits,
+    Pending,
+    Result,
+    open_pending,
+    parse_batch,
+    record_events,
+)
 from central.errors import ServiceBusy
 from sync.events import Code, EventType
 from sync.wire import AD_BOUND
@@ -47,27 +59,26 @@ _UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 _ATTEMPTS = 4
 
 _RECORD = """
-INSERT INTO applied_events (device_id, event_id, seq, type, outcome, reason, code, detail,
-                            created_at)
-SELECT %(device)s, i.id, i.seq, i.type, i.outcome, i.reason, i.code, i.detail, i.created
-FROM unnest(%(ids)s::uuid[], %(seqs)s::bigint[], %(types)s::text[], %(outcomes)s::text[],
-            %(reasons)s::text[], %(codes)s::text[], %(details)s::jsonb[],
-            %(created)s::timestamptz[])
-     AS i(id, seq, type, outcome, reason, code, detail, created)
+INSERT INTO applied_events (device_id, event_id, seq, type, outcome, created_at)
+SELECT %(device)s, i.id, i.seq, i.type, 'applied', i.created
+FROM unnest(%(ids)b::uuid[], %(seqs)b::bigint[], %(types)b::text[], %(created)b::timestamptz[])
+     AS i(id, seq, type, created)
 ON CONFLICT DO NOTHING
 RETURNING event_id::text
 """
 
 _STORED = """
 SELECT event_id::text, outcome, reason, code, detail FROM applied_events
-WHERE device_id = %s AND event_id = ANY(%s::uuid[])
+WHERE device_id = %s AND event_id = ANY(%b::uuid[])
 """
 
 _REJECT = """
 UPDATE applied_events a SET outcome = 'rejected', reason = u.reason, code = u.code,
-                           detail = u.detail
-FROM unnest(%(ids)s::uuid[], %(reasons)s::text[], %(codes)s::text[], %(details)s::jsonb[])
-     AS u(id, reason, code, detail)
+                           detail = u.detail,
+                           created_at = CASE WHEN u.unmade THEN NULL ELSE a.created_at END
+FROM unnest(%(ids)b::uuid[], %(reasons)b::text[], %(codes)b::text[], %(details)b::jsonb[],
+            %(unmade)b::bool[])
+     AS u(id, reason, code, detail, unmade)
 WHERE a.device_id = %(device)s AND a.event_id = u.id
 """
 
@@ -101,10 +112,12 @@ async def ingest(
     and :class:`ServiceBusy` when contention outlasts the retries.
     """
     epochs, parsed = parse_batch(body, limits)
-    pending, answers = open_events(parsed, epochs, keys, device, now)
+    pending, answers = record_events(parsed, epochs, now)
     await _note_binding(conn, device, parsed)
     ctx = Context(device, now, limits.max_photo_bytes)
-    outcomes = await _transact(conn, ctx, pending)
+    outcomes = await _transact(
+        conn, ctx, pending, lambda: open_pending(pending, epochs, keys, device, now)
+    )
     answers.update(outcomes)
     first = {p.key: p.index for p in pending}
     results: list[dict[str, Any]] = []
@@ -145,7 +158,10 @@ async def _note_binding(
 
 
 async def _transact(
-    conn: psycopg.AsyncConnection, ctx: Context, pending: list[Pending]
+    conn: psycopg.AsyncConnection,
+    ctx: Context,
+    pending: list[Pending],
+    open_payloads: Callable[[], None],
 ) -> dict[int, Result]:
     if not pending:
         return {}
@@ -154,7 +170,7 @@ async def _transact(
         try:
             async with conn.transaction():
                 fresh = Context(ctx.device, ctx.now, ctx.max_photo_bytes)
-                return await _apply_batch(conn, fresh, pending, careful)
+                return await _apply_batch(conn, fresh, pending, careful, open_payloads)
         except _TRANSIENT as exc:
             log.info("device %s: %s on attempt %d; retrying", ctx.device.id, exc.sqlstate, attempt)
             await asyncio.sleep(random.uniform(0.01, 0.05) * attempt)
@@ -176,20 +192,39 @@ async def _transact(
 
 
 async def _apply_batch(
-    conn: psycopg.AsyncConnection, ctx: Context, pending: list[Pending], careful: bool
+    conn: psycopg.AsyncConnection,
+    ctx: Context,
+    pending: list[Pending],
+    careful: bool,
+    open_payloads: Callable[[], None],
 ) -> dict[int, Result]:
+    # Every event is recorded as applied first; those rejected get their answer written
+    # over it below, in this same transaction. So the ledger rows can go out before the
+    # payloads are open: PostgreSQL writes them while this process opens and checks them.
+    known = await _site_resources(conn, ctx, pending)
+    record = asyncio.ensure_future(conn.execute(_RECORD, _ledger_rows(ctx, pending)))
     rejections: dict[int, Rejection] = {}
     items: list[Item] = []
-    for p in pending:
-        if p.rejection is not None:
-            rejections[p.index] = p.rejection
-        elif p.item is not None:
-            items.append(p.item)
-    await _check(conn, ctx, items, rejections)
+    try:
+        await asyncio.sleep(0)  # the statement is sent
+        if any(p.item is None and p.rejection is None for p in pending):
+            open_payloads()
+        for p in pending:
+            if p.rejection is not None:
+                rejections[p.index] = p.rejection
+            elif p.item is not None:
+                items.append(p.item)
+            else:  # open_payloads gives every event its item or its rejection
+                raise RuntimeError(f"event {p.event.id} was not opened")
+        _check(ctx, items, rejections, known)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await record  # never leave the connection in the middle of a statement
+        raise
+    cur = await record
+    new = {row[0] for row in await cur.fetchall()}
     key_of = {p.index: p.key for p in pending}
 
-    cur = await conn.execute(_RECORD, _ledger_rows(ctx, pending, rejections))
-    new = {row[0] for row in await cur.fetchall()}
     seen_before = [p for p in pending if p.key not in new]
     stored: dict[str, tuple[str, str | None, str | None, dict[str, str] | None]] = {}
     if seen_before:
@@ -197,19 +232,21 @@ async def _apply_batch(
         stored = {row[0]: (row[1], row[2], row[3], row[4]) for row in await cur.fetchall()}
 
     todo = [i for i in items if i.index not in rejections and key_of[i.index] in new]
-    late = await _apply_runs(conn, ctx, todo, careful)
-    if late:
+    rejections.update(await _apply_runs(conn, ctx, todo, careful))
+    written = {i: r for i, r in rejections.items() if key_of[i] in new}
+    if written:  # over their 'applied' rows; the clear created_at only where it was read
+        opened = {p.index for p in pending if p.item is not None}
         await conn.execute(
             _REJECT,
             {
                 "device": ctx.device.id,
-                "ids": [key_of[i] for i in late],
-                "reasons": [r.reason for r in late.values()],
-                "codes": [r.code for r in late.values()],
-                "details": [Jsonb(r.detail) if r.detail else None for r in late.values()],
+                "ids": [key_of[i] for i in written],
+                "reasons": [r.reason for r in written.values()],
+                "codes": [r.code for r in written.values()],
+                "details": [Jsonb(r.detail) if r.detail else None for r in written.values()],
+                "unmade": [i not in opened for i in written],
             },
         )
-        rejections.update(late)
     actors = sorted({i.actor for i in todo if i.actor and i.index not in rejections})
     if actors:
         await conn.execute(_ACTIVE, [actors, ctx.device.site_id])
@@ -233,18 +270,26 @@ async def _apply_batch(
     return outcomes
 
 
-async def _check(
-    conn: psycopg.AsyncConnection,
-    ctx: Context,
-    items: list[Item],
-    rejections: dict[int, Rejection],
+async def _site_resources(
+    conn: psycopg.AsyncConnection, ctx: Context, pending: list[Pending]
+) -> set[str]:
+    """Which of the resources the events name (their clear ``resource``) are the
+    device's site's."""
+    wanted: dict[str, set[str]] = {"room": set(), "desk": set(), "lobby": set()}
+    for p in pending:
+        kind, _, rid = p.event.resource.partition(":")
+        if kind in wanted and rid:
+            wanted[kind].add(rid)
+    params = {kind: sorted(ids) for kind, ids in wanted.items()}
+    cur = await conn.execute(_SITE_RESOURCES, {"site": ctx.device.site_id, **params})
+    return {row[0] for row in await cur.fetchall()}
+
+
+def _check(
+    ctx: Context, items: list[Item], rejections: dict[int, Rejection], known: set[str]
 ) -> None:
-    """Resources must belong to the device's site; then each applier's own checks."""
-    wanted: dict[str, list[str]] = {"room": [], "desk": [], "lobby": []}
-    for item in items:
-        wanted[item.kind].append(item.rid)
-    cur = await conn.execute(_SITE_RESOURCES, {"site": ctx.device.site_id, **wanted})
-    known = {row[0] for row in await cur.fetchall()}
+    """Resources must belong to the device's site (``known``: those that do); then each
+    applier's own checks."""
     for item in items:
         if item.index in rejections:
             continue
@@ -267,22 +312,14 @@ async def _check(
             rejections[item.index] = Rejection(Code.INVALID, "central could not read this event")
 
 
-def _ledger_rows(
-    ctx: Context, pending: list[Pending], rejections: dict[int, Rejection]
-) -> dict[str, Any]:
-    rows: dict[str, Any] = {k: [] for k in ("ids", "seqs", "types", "outcomes", "reasons")}
-    rows.update(codes=[], details=[], created=[], device=ctx.device.id)
-    for p in pending:
-        r = rejections.get(p.index)
-        rows["ids"].append(p.key)
-        rows["seqs"].append(p.event.seq)
-        rows["types"].append(p.event.type)
-        rows["outcomes"].append("rejected" if r else "applied")
-        rows["reasons"].append(r.reason if r else None)
-        rows["codes"].append(r.code if r else None)
-        rows["details"].append(Jsonb(r.detail) if r and r.detail else None)
-        rows["created"].append(p.item.created if p.item else None)
-    return rows
+def _ledger_rows(ctx: Context, pending: list[Pending]) -> dict[str, Any]:
+    return {
+        "device": ctx.device.id,
+        "ids": [p.key for p in pending],
+        "seqs": [p.event.seq for p in pending],
+        "types": [p.event.type for p in pending],
+        "created": [p.created for p in pending],
+    }
 
 
 # Events in different lanes touch disjoint state, so they commute: applying lane by lane

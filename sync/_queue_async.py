@@ -195,8 +195,10 @@ class AsyncSealedQueue:
     async def take_batch(self, limit: int = 500) -> Batch:
         return await self._run(lambda q: q.take_batch(limit))
 
-    async def settle(self, results: Iterable[Mapping[str, Any]]) -> SettleSummary:
-        return await self._run(lambda q: q.settle(results))
+    async def settle(
+        self, results: Iterable[Mapping[str, Any]], *, batch: Batch | None = None
+    ) -> SettleSummary:
+        return await self._run(lambda q: q.settle(results, batch=batch))
 
     async def release_inflight(self) -> int:
         return await self._run(lambda q: q.release_inflight())

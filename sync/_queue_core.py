@@ -266,9 +266,12 @@ class SealedQueue:
     def take_batch(self, limit: int = 500) -> Batch:
         """Mark up to ``limit`` pending events in flight and return them, oldest first.
 
-        Send one batch at a time: :meth:`settle` (or :meth:`release_inflight`) closes it.
-        Rows that cannot be read here are quarantined instead. Raises
-        :class:`InvalidArgumentError`, :class:`QueueStorageError`, :class:`QueueClosedError`.
+        :meth:`settle` (or :meth:`release_inflight`) closes it; the next batch may be
+        taken before (the events in flight are not taken again), and then settled with
+        ``settle(results, batch=...)``. Rows that cannot be read here are quarantined
+        instead. Each event's upload encoding (:meth:`SealedEvent.wire_json`) is made
+        here, on the caller's thread. Raises :class:`InvalidArgumentError`,
+        :class:`QueueStorageError`, :class:`QueueClosedError`.
         """
         if limit.__class__ is not int or not 1 <= limit <= MAX_BATCH:
             raise InvalidArgumentError(f"limit must be an integer from 1 to {MAX_BATCH}")
@@ -276,18 +279,24 @@ class SealedQueue:
             epochs, events, unreadable = self._open_store().take(limit)
             for event in events:
                 self._inflight[event.id] = event.seq
+                event.wire_json()  # encoded here (the queue's thread), ready for the upload
         for seq, event_id, _ in unreadable:
             log.warning("queue: event %s (seq %d) is unreadable here: quarantined", event_id, seq)
         return Batch(epochs=epochs, events=events)
 
-    def settle(self, results: Iterable[Mapping[str, Any]]) -> SettleSummary:
+    def settle(
+        self, results: Iterable[Mapping[str, Any]], *, batch: Batch | None = None
+    ) -> SettleSummary:
         """Apply central's results to the events in flight, in one transaction.
 
         ``applied``/``duplicate``: deleted. ``rejected``: kept with the reason, or
         quarantined when ``code`` is :data:`SEAL_FAILURE_CODE`. Events in flight that no
         well-formed entry names go back to pending; malformed entries and unknown ids
-        are counted as ignored and never raise. Raises :class:`QueueStorageError`
-        (nothing changed; the events stay in flight) or :class:`QueueClosedError`.
+        are counted as ignored and never raise. With ``batch`` (one taken by
+        :meth:`take_batch`), only that batch's events are settled: a batch taken after
+        it stays in flight, so the next batch can be on its way while this one's answer
+        is written. Raises :class:`QueueStorageError` (nothing changed; the events stay
+        in flight) or :class:`QueueClosedError`.
         """
         parsed, ignored = _parse_results(results)
         delete: list[int] = []
@@ -296,7 +305,10 @@ class SealedQueue:
         tally = dict.fromkeys(("applied", "duplicate", "rejected", "quarantined"), 0)
         with self._lock:
             store = self._open_store()
-            for event_id, seq in self._inflight.items():
+            inflight = self._inflight
+            if batch is not None:
+                inflight = {e.id: e.seq for e in batch.events if inflight.get(e.id) == e.seq}
+            for event_id, seq in inflight.items():
                 result = parsed.pop(event_id, None)
                 if result is None:
                     back.append(seq)
@@ -313,7 +325,11 @@ class SealedQueue:
                     tally["rejected"] += 1
             ignored += len(parsed)  # ids that are not in flight
             store.settle(delete, marks, back, self._epoch.id)
-            self._inflight.clear()
+            if batch is None:
+                self._inflight.clear()
+            else:
+                for event_id in inflight:
+                    del self._inflight[event_id]
         summary = SettleSummary(**tally, returned=len(back), ignored=ignored)
         log.info(
             "queue settled: %d applied, %d duplicate, %d rejected, %d quarantined, "

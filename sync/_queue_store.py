@@ -78,6 +78,7 @@ _SELECT_ROWS = (
     "SELECT seq, id, type, resource, starts_at, ends_at, created_at, created_ms, state,"
     " reason FROM events"
 )
+_TAKE = "UPDATE events SET state = 'inflight' WHERE state = 'pending' AND seq <= ?"
 _EXPIRED = "WHERE created_ms < ? AND state <> 'inflight'"
 _DROP_UNUSED_EPOCHS = "DELETE FROM epochs WHERE id <> ? AND id NOT IN (SELECT epoch FROM events)"
 _DROP_EPOCH_IF_UNUSED = (
@@ -366,9 +367,11 @@ class QueueStore:
                     unreadable.append(
                         (row[0], str(row[1]), f"unreadable on this device: {problem}")
                     )
-            conn.executemany(
-                "UPDATE events SET state = 'inflight' WHERE seq = ?", [(e.seq,) for e in events]
-            )
+            if rows:
+                # The rows read are every pending row up to the last one (in seq order, in
+                # this same exclusive transaction): one statement marks them all in
+                # flight, and the unreadable ones are then quarantined instead.
+                conn.execute(_TAKE, (max(row[0] for row in rows),))
             conn.executemany(
                 "UPDATE events SET state = 'quarantined', reason = ? WHERE seq = ?",
                 [(reason, seq) for seq, _, reason in unreadable],
@@ -386,9 +389,13 @@ class QueueStore:
         """Delete, mark ``(state, reason, seq)`` and return to pending, atomically."""
         with self.write() as conn:
             touched = _epochs_of(conn, delete)
-            conn.executemany(
-                "DELETE FROM events WHERE seq = ? AND state = 'inflight'", [(s,) for s in delete]
-            )
+            for start in range(0, len(delete), _CHUNK):
+                part = delete[start : start + _CHUNK]
+                conn.execute(
+                    f"DELETE FROM events WHERE seq IN ({','.join('?' * len(part))})"
+                    " AND state = 'inflight'",
+                    tuple(part),
+                )
             conn.executemany(
                 "UPDATE events SET state = ?, reason = ? WHERE seq = ? AND state = 'inflight'",
                 mark,
@@ -443,13 +450,19 @@ def _event_from_row(row: Row, epochs: dict[str, bytes]) -> tuple[SealedEvent | N
     seq, event_id, type_, resource, starts_at, ends_at, created_at, epoch, nonce, ct, ad = row
     if not isinstance(seq, int) or seq < 0:
         return None, "bad sequence number"
-    texts = {"id": event_id, "type": type_, "resource": resource, "created_at": created_at}
-    for name, value in {**texts, "epoch": epoch}.items():
+    for name, value in (
+        ("id", event_id),
+        ("type", type_),
+        ("resource", resource),
+        ("created_at", created_at),
+        ("epoch", epoch),
+    ):
         if not isinstance(value, str) or not value:
             return None, f"bad {name}"
-    for name, value in (("starts_at", starts_at), ("ends_at", ends_at)):
-        if value is not None and not isinstance(value, str):
-            return None, f"bad {name}"
+    if starts_at is not None and not isinstance(starts_at, str):
+        return None, "bad starts_at"
+    if ends_at is not None and not isinstance(ends_at, str):
+        return None, "bad ends_at"
     if not isinstance(nonce, bytes) or len(nonce) != _NONCE_BYTES:
         return None, "bad nonce"
     if not isinstance(ct, bytes) or len(ct) < _TAG_BYTES:

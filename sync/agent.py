@@ -26,6 +26,7 @@ error. It holds no personal data.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -159,79 +160,131 @@ class SyncAgent:
     async def drain(self, *, force: bool = False) -> int:
         """Upload batches until the queue has nothing pending or something fails.
 
+        Batches go out one at a time, in order; the queue's own work is kept off that
+        path: the next batch is read from the queue while one is on its way, and a
+        batch's answer is written to the queue while the next one travels.
+
         Returns how many events central accounted for. Never raises for network or
         server trouble: that is recorded in :attr:`status`.
         """
         if not force and not self.ready():
             return 0
         settled = 0
+        ahead: asyncio.Future[Batch] | None = None
+        writing: asyncio.Future[int] | None = None
         try:
-            while True:
-                batch = await self.queue.take_batch(self.batch_limit)
-                if not batch.events:
-                    self.status.last_sync = self._now()
-                    self._reduced_batch = None
+            batch = await self.queue.take_batch(self.batch_limit)
+            while batch.events:
+                ahead = asyncio.ensure_future(self.queue.take_batch(self.batch_limit))
+                try:
+                    results: list[dict[str, Any]] | None = await self.client.upload(
+                        batch.epochs, batch.events
+                    )
+                    error: CentralError | None = None
+                except CentralError as exc:
+                    results, error = None, exc
+                if writing is not None:  # the answer before this one, written meanwhile
+                    settled += await writing
+                    writing = None
+                following = await ahead
+                ahead = None
+                if results is None:
+                    assert error is not None
+                    accounted, taken = await self._upload_failed(batch, following, error)
+                    settled += accounted
+                    if taken is None:  # failed: recorded in the status, backing off
+                        break
+                    batch = taken
+                    continue
+                named = {result["id"] for result in results}
+                if any(event.id not in named for event in batch.events):
+                    settled += await self._incomplete(batch, results)
                     break
-                accounted, go_on = await self._upload(batch)
-                settled += accounted
-                if not go_on:  # failed: recorded in the status, backing off
-                    break
+                self._succeeded()
+                writing = asyncio.ensure_future(self._settle(batch, results))
+                batch = following
+            else:  # no break: the queue has nothing pending
+                self.status.last_sync = self._now()
+                self._reduced_batch = None
+            if writing is not None:
+                settled += await writing
+                writing = None
         except BaseException:
             # a bug below, or the task was cancelled: never leave a batch in flight
-            await self._release()
+            await asyncio.shield(self._abandon(ahead, writing))
             raise
         await self._write_counts()
         return settled
 
-    async def _upload(self, batch: Batch) -> tuple[int, bool]:
-        """Send one batch and settle it: how many events central accounted for, and
-        whether to go on with the next batch (False after a failure: backing off)."""
-        size = len(batch.events)
-        try:
-            results = await self.client.upload(batch.epochs, batch.events)
-        except CentralError as exc:
-            if isinstance(exc, Refused) and exc.status == 413 and size == 1:
-                # one event alone is too large for central: it would block the queue
-                # forever, so it is settled as rejected, visible to the technician
-                verdict = {
-                    "id": batch.events[0].id,
-                    "outcome": "rejected",
-                    "reason": "too large for central (413); not sent again",
-                }
-                summary = await self.queue.settle([verdict])
-                self._tell_settled([verdict])
-                self._succeeded()  # central answered, and clearly
-                return summary.rejected, summary.rejected == 1
-            await self._release()
-            if isinstance(exc, Refused) and exc.status == 413:
-                self._reduced_batch = max(1, size // 2)
-                log.warning(
-                    "sync: central finds a batch of %d too large; trying %d",
-                    size,
-                    self._reduced_batch,
-                )
-                return 0, True
-            self._failed(exc)
-            if isinstance(exc, NotAuthorised):
-                log.error("sync: %s", exc)
-            return 0, False
-        summary = await self.queue.settle(results)
+    async def _abandon(
+        self, ahead: asyncio.Future[Batch] | None, writing: asyncio.Future[int] | None
+    ) -> None:
+        """After a bug or a cancellation: let the queue calls under way end (the batch
+        read ahead, an answer being written), then put everything in flight back."""
+        for call in (ahead, writing):
+            if call is not None:
+                with contextlib.suppress(BaseException):
+                    await call
+        await self.queue.release_inflight()
+
+    async def _settle(self, batch: Batch, results: Sequence[Mapping[str, Any]]) -> int:
+        """Write central's answer for ``batch`` to the queue; how many events it settled."""
+        summary = await self.queue.settle(results, batch=batch)
         self._tell_settled(results)
+        self.status.applied_total += summary.deleted
+        return summary.deleted + summary.rejected + summary.quarantined
+
+    async def _incomplete(self, batch: Batch, results: Sequence[Mapping[str, Any]]) -> int:
+        """An answer that leaves events of ``batch`` out (outside the contract): settle
+        what central named, put the rest (and the batch read ahead) back, back off."""
+        summary = await self.queue.settle(results, batch=batch)
+        self._tell_settled(results)
+        await self._release()
         accounted = summary.deleted + summary.rejected + summary.quarantined
         self.status.applied_total += summary.deleted
-        if summary.returned:
-            # outside the contract: settle what central named, back off for the rest
-            self._contact()
-            self._failed(
-                ServerTrouble(
-                    f"central's answer accounted for {accounted} of {size} events; "
-                    f"{summary.returned} back to pending"
-                ),
-                reached=True,
+        self._contact()
+        self._failed(
+            ServerTrouble(
+                f"central's answer accounted for {accounted} of {len(batch.events)} events; "
+                f"{summary.returned} back to pending"
+            ),
+            reached=True,
+        )
+        return accounted
+
+    async def _upload_failed(
+        self, batch: Batch, following: Batch, exc: CentralError
+    ) -> tuple[int, Batch | None]:
+        """Deal with a failed upload of ``batch`` (``following`` was read ahead): how many
+        events that settled, and the batch to send next (``None``: stop, backing off)."""
+        if isinstance(exc, Refused) and exc.status == 413 and len(batch.events) == 1:
+            # one event alone is too large for central: it would block the queue
+            # forever, so it is settled as rejected, visible to the technician
+            verdict = {
+                "id": batch.events[0].id,
+                "outcome": "rejected",
+                "reason": "too large for central (413); not sent again",
+            }
+            summary = await self.queue.settle([verdict], batch=batch)
+            self._tell_settled([verdict])
+            self._succeeded()  # central answered, and clearly
+            if summary.rejected != 1:
+                await self._release()
+                return summary.rejected, None
+            return summary.rejected, following
+        await self._release()  # this batch and the one read ahead
+        if isinstance(exc, Refused) and exc.status == 413:
+            self._reduced_batch = max(1, len(batch.events) // 2)
+            log.warning(
+                "sync: central finds a batch of %d too large; trying %d",
+                len(batch.events),
+                self._reduced_batch,
             )
-            return accounted, False
-        self._succeeded()
-        return accounted, True
+            return 0, await self.queue.take_batch(self.batch_limit)
+        self._failed(exc)
+        if isinstance(exc, NotAuthorised):
+            log.error("sync: %s", exc)
+        return 0, None
 
     def _tell_settled(self, results: Sequence[Mapping[str, Any]]) -> None:
         if self.on_settled is None or not results:

@@ -38,13 +38,15 @@ Answer::
 from __future__ import annotations
 
 import base64
+import binascii
 import functools
 import json
 import os
+import re
 import time
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,6 +65,7 @@ __all__ = [
     "SealedEvent",
     "UnsealError",
     "WireError",
+    "canonical_uuid",
     "new_event_id",
     "open_epoch_key",
     "open_payload",
@@ -77,6 +80,7 @@ AD_BOUND = 2
 SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_128_GCM)
 OUTCOMES = ("applied", "duplicate", "rejected")
 _EPOCH_INFO = b"tapin/epoch-key/v1"
+_json_string = json.encoder.encode_basestring_ascii
 _NONCE_BYTES = 12
 
 
@@ -108,10 +112,31 @@ def _b64(data: bytes) -> str:
 def _unb64(text: Any, what: str) -> bytes:
     if not isinstance(text, str):
         raise WireError(f"{what} must be a base64 string")
-    try:
-        return base64.b64decode(text.encode("ascii"), validate=True)
-    except (ValueError, UnicodeEncodeError) as exc:
+    try:  # what b64decode(text.encode("ascii"), validate=True) does, without the layers
+        return binascii.a2b_base64(text, strict_mode=True)
+    except ValueError as exc:  # binascii.Error, or a character that is not ASCII
         raise WireError(f"{what} is not valid base64") from exc
+
+
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def canonical_uuid(text: str) -> str:
+    """``text`` as ``str(uuid.UUID(text))`` writes it (lowercase, hyphenated); ``text``
+    itself, without parsing, when it is already in that form. Raises ``ValueError``
+    when it is not a UUID."""
+    if _CANONICAL_UUID.fullmatch(text):
+        return text
+    return str(uuid.UUID(text))
+
+
+def _text(data: Mapping[str, Any], name: str, optional: bool = False) -> Any:
+    value = data.get(name)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value or len(value) > 200:
+        raise WireError(f"event field {name!r} must be a non-empty string")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +182,8 @@ class SealedEvent:
     ciphertext: bytes
     ad: int = AD_UNBOUND
     """:data:`AD_BOUND` when the device's id is part of the associated data."""
+    _wire: str | None = field(default=None, init=False, repr=False, compare=False)
+    """:meth:`wire_json`, once made (the queue makes it on its own thread)."""
 
     def associated_data(self, device_id: str | None = None) -> bytes:
         """Canonical bytes of every clear field (and, for a bound event, the id of the
@@ -193,42 +220,104 @@ class SealedEvent:
             wire["ad"] = self.ad
         return wire
 
+    def wire_json(self) -> str:
+        """``json.dumps(self.to_wire(), separators=(",", ":"))``, written out directly
+        (a batch encodes hundreds of these) and kept with the event."""
+        if self._wire is None:
+            object.__setattr__(self, "_wire", self._encode())
+        assert self._wire is not None
+        return self._wire
+
+    def _encode(self) -> str:
+        q = _json_string
+        starts = "null" if self.starts_at is None else q(self.starts_at)
+        ends = "null" if self.ends_at is None else q(self.ends_at)
+        bound = "" if self.ad == AD_UNBOUND else f',"ad":{int.__repr__(self.ad)}'
+        return (
+            f'{{"id":{q(self.id)},"seq":{int.__repr__(self.seq)},"type":{q(self.type)},'
+            f'"resource":{q(self.resource)},"starts_at":{starts},"ends_at":{ends},'
+            f'"created_at":{q(self.created_at)},"epoch":{q(self.epoch)},'
+            f'"nonce":"{_b64(self.nonce)}","ciphertext":"{_b64(self.ciphertext)}"{bound}}}'
+        )
+
     @classmethod
     def from_wire(cls, data: Mapping[str, Any]) -> SealedEvent:
         """Parse one event object. Raises :class:`WireError` naming the bad field."""
         if not isinstance(data, Mapping):
             raise WireError("an event must be a JSON object")
-
-        def text(name: str, optional: bool = False) -> Any:
-            value = data.get(name)
-            if value is None and optional:
-                return None
-            if not isinstance(value, str) or not value or len(value) > 200:
-                raise WireError(f"event field {name!r} must be a non-empty string")
-            return value
-
+        event = cls._usual(data)
+        if event is not None:
+            return event
         seq = data.get("seq")
         if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
             raise WireError("event field 'seq' must be a non-negative integer")
-        event_id = text("id")
-        try:
-            uuid.UUID(event_id)
-        except ValueError:
-            raise WireError("event field 'id' must be a UUID") from None
+        event_id = _text(data, "id")
+        if not _CANONICAL_UUID.fullmatch(event_id):  # the usual form needs no parsing
+            try:
+                uuid.UUID(event_id)
+            except ValueError:
+                raise WireError("event field 'id' must be a UUID") from None
         ad = data.get("ad", AD_UNBOUND)
         if ad not in (AD_UNBOUND, AD_BOUND) or isinstance(ad, bool):
             raise WireError("event field 'ad' must be 1 or 2")
         return cls(
             id=event_id,
             seq=seq,
-            type=text("type"),
-            resource=text("resource"),
-            starts_at=text("starts_at", optional=True),
-            ends_at=text("ends_at", optional=True),
-            created_at=text("created_at"),
-            epoch=text("epoch"),
+            type=_text(data, "type"),
+            resource=_text(data, "resource"),
+            starts_at=_text(data, "starts_at", optional=True),
+            ends_at=_text(data, "ends_at", optional=True),
+            created_at=_text(data, "created_at"),
+            epoch=_text(data, "epoch"),
             nonce=_unb64(data.get("nonce"), "event field 'nonce'"),
             ciphertext=_unb64(data.get("ciphertext"), "event field 'ciphertext'"),
+            ad=ad,
+        )
+
+    @classmethod
+    def _usual(cls, data: Mapping[str, Any]) -> SealedEvent | None:
+        """The event, when every clear field has its usual form (plain ``str``/``int``,
+        a canonical id) and so passes :meth:`from_wire`'s checks as they are written
+        there; ``None`` otherwise, for those checks to find and name the problem."""
+        get = data.get
+        seq, event_id, ad = get("seq"), get("id"), get("ad", AD_UNBOUND)
+        type_, resource, created, epoch = (
+            get("type"),
+            get("resource"),
+            get("created_at"),
+            get("epoch"),
+        )
+        starts, ends = get("starts_at"), get("ends_at")
+        if not (
+            seq.__class__ is int
+            and seq >= 0
+            and ad.__class__ is int
+            and ad in (AD_UNBOUND, AD_BOUND)
+            and event_id.__class__ is str
+            and _CANONICAL_UUID.fullmatch(event_id)
+            and type_.__class__ is str
+            and 0 < len(type_) <= 200
+            and resource.__class__ is str
+            and 0 < len(resource) <= 200
+            and created.__class__ is str
+            and 0 < len(created) <= 200
+            and epoch.__class__ is str
+            and 0 < len(epoch) <= 200
+            and (starts is None or (starts.__class__ is str and 0 < len(starts) <= 200))
+            and (ends is None or (ends.__class__ is str and 0 < len(ends) <= 200))
+        ):
+            return None
+        return cls(
+            id=event_id,
+            seq=seq,
+            type=type_,
+            resource=resource,
+            starts_at=starts,
+            ends_at=ends,
+            created_at=created,
+            epoch=epoch,
+            nonce=_unb64(get("nonce"), "event field 'nonce'"),
+            ciphertext=_unb64(get("ciphertext"), "event field 'ciphertext'"),
             ad=ad,
         )
 
@@ -244,10 +333,16 @@ def _associated_data(
     created_at: str,
     epoch: str,
 ) -> bytes:
-    clear: list[Any] = [event_id, seq, type, resource, starts_at, ends_at, created_at, epoch]
-    if device_id is None:
-        return json.dumps([AD_UNBOUND, *clear], separators=(",", ":")).encode()
-    return json.dumps([AD_BOUND, device_id, *clear], separators=(",", ":")).encode()
+    # The bytes of json.dumps([AD_UNBOUND or AD_BOUND, (device_id,) event_id, seq, ...],
+    # separators=(",", ":")), written out: each string through the very function the
+    # json encoder uses (ASCII, escaped), without building an encoder per event.
+    q = _json_string
+    head = f"[{AD_UNBOUND}," if device_id is None else f"[{AD_BOUND},{q(device_id)},"
+    return (
+        f"{head}{q(event_id)},{int.__repr__(seq)},{q(type)},{q(resource)},"
+        f"{'null' if starts_at is None else q(starts_at)},"
+        f"{'null' if ends_at is None else q(ends_at)},{q(created_at)},{q(epoch)}]"
+    ).encode("ascii")
 
 
 @functools.lru_cache(maxsize=4)
@@ -304,10 +399,16 @@ def seal_payload(
 
 
 def open_payload(
-    event: SealedEvent, epoch_key: bytes, device_id: str | None = None
+    event: SealedEvent,
+    epoch_key: bytes,
+    device_id: str | None = None,
+    *,
+    loads: Callable[[bytes], Any] = json.loads,
 ) -> dict[str, Any]:
     """Central side: decrypt and parse a payload; ``device_id`` is the authenticated
-    uploader (a bound event opens only with the id of the device that sealed it).
+    uploader (a bound event opens only with the id of the device that sealed it);
+    ``loads`` parses the JSON as :func:`json.loads` does (``ValueError`` for what is not
+    JSON, ``RecursionError`` for too deep).
     Raises :class:`UnsealError` when it does not open, :class:`WireError` when it opens
     to something no payload can be."""
     try:
@@ -319,7 +420,7 @@ def open_payload(
             f"event {event.id}: payload does not open (tampered clear fields or wrong key)"
         ) from exc
     try:
-        payload = json.loads(plaintext)
+        payload = loads(plaintext)
     except ValueError as exc:
         raise UnsealError(f"event {event.id}: payload is not JSON") from exc
     except RecursionError:

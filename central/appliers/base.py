@@ -120,6 +120,8 @@ def storable(text: str) -> bool:
     """Can PostgreSQL store this text? (No NUL, no lone surrogates from JSON escapes.)"""
     if "\x00" in text:
         return False
+    if text.isascii():  # a flag of the string, not a scan: ASCII always encodes
+        return True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

@@ -101,8 +101,8 @@ _INSERT = """
 INSERT INTO bookings (id, site_id, resource, during, booked_by, subject, device_id)
 SELECT i.id, %(site)s, i.resource, tstzrange(i.s, i.e),
        (SELECT p.id FROM people p WHERE p.id = i.by AND p.site_id = %(site)s), i.subject, %(device)s
-FROM unnest(%(ids)s::text[], %(res)s::text[], %(rooms)s::text[], %(s)s::timestamptz[],
-            %(e)s::timestamptz[], %(by)s::text[], %(subj)s::text[])
+FROM unnest(%(ids)b::text[], %(res)b::text[], %(rooms)b::text[], %(s)b::timestamptz[],
+            %(e)b::timestamptz[], %(by)b::text[], %(subj)b::text[])
      WITH ORDINALITY AS i(id, resource, room, s, e, by, subject, ord)
 WHERE NOT EXISTS (
     SELECT 1 FROM meetings m

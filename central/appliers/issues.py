@@ -31,9 +31,9 @@ INSERT INTO issue_reports (id, site_id, resource, category, text, photo, photo_t
 SELECT i.id, %(site)s, i.resource, i.category, i.text, i.photo, i.photo_type,
        (SELECT p.id FROM people p WHERE p.id = i.reporter AND p.site_id = %(site)s),
        %(device)s, i.at
-FROM unnest(%(ids)s::text[], %(res)s::text[], %(cats)s::text[], %(texts)s::text[],
-            %(photos)s::bytea[], %(types)s::text[], %(reporters)s::text[],
-            %(ats)s::timestamptz[]) WITH ORDINALITY
+FROM unnest(%(ids)b::text[], %(res)b::text[], %(cats)b::text[], %(texts)b::text[],
+            %(photos)b::bytea[], %(types)b::text[], %(reporters)b::text[],
+            %(ats)b::timestamptz[]) WITH ORDINALITY
      AS i(id, resource, category, text, photo, photo_type, reporter, at, ord)
 ORDER BY i.ord
 ON CONFLICT DO NOTHING

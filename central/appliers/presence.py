@@ -30,7 +30,7 @@ _MAX_INTERVAL = timedelta(hours=24)
 _INSERT = """
 INSERT INTO presence_samples (site_id, resource, during, occupied_minutes, count_band, device_id)
 SELECT %(site)s, %(res)s, tstzrange(i.s, i.e), i.minutes, i.band, %(device)s
-FROM unnest(%(s)s::timestamptz[], %(e)s::timestamptz[], %(minutes)s::int[], %(bands)s::text[])
+FROM unnest(%(s)b::timestamptz[], %(e)b::timestamptz[], %(minutes)b::int[], %(bands)b::text[])
      AS i(s, e, minutes, band)
 """
 
