@@ -33,6 +33,20 @@ async def test_last_seen_is_updated(world: World) -> None:
     assert await world.count("devices", "id = %s AND last_seen_at IS NULL", device.id) == 1
     await world.client.get("/v1/commands", headers=device.headers)
     assert await world.count("devices", "id = %s AND last_seen_at IS NOT NULL", device.id) == 1
+    # written at most once a minute: a request right after leaves it, an older one moves it
+    stamp = "SELECT last_seen_at FROM devices WHERE id = %s"
+    async with world.pool.connection() as conn:
+        first = await (await conn.execute(stamp, [device.id])).fetchone()
+        await world.client.get("/v1/commands", headers=device.headers)
+        assert await (await conn.execute(stamp, [device.id])).fetchone() == first
+        await conn.execute(
+            "UPDATE devices SET last_seen_at = now() - interval '2 minutes' WHERE id = %s",
+            [device.id],
+        )
+        await conn.commit()
+        await world.client.get("/v1/commands", headers=device.headers)
+        later = await (await conn.execute(stamp, [device.id])).fetchone()
+    assert later is not None and first is not None and later[0] >= first[0]  # moved to now
 
 
 async def test_every_response_carries_a_date_header(world: World) -> None:
