@@ -258,20 +258,31 @@ class QueueStore:
     # Transactions ------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """One ``BEGIN IMMEDIATE … COMMIT``; rolled back on any error.
+
+        ``durable=False`` commits without waiting for the disk (``synchronous=NORMAL`` for
+        this transaction: in WAL mode the database stays consistent and every earlier
+        commit stays durable; only this one may be undone by a power cut). For changes
+        the queue redoes by itself on open, e.g. marking a batch in flight.
 
         Raises :class:`QueueStorageError` (or a subclass) for SQLite errors.
         """
         conn = self.conn
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            if not durable:
+                conn.execute("PRAGMA synchronous = NORMAL")
             try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    self._rollback()
+                    raise
+            finally:
+                if not durable:
+                    conn.execute("PRAGMA synchronous = FULL")
         except sqlite3.Error as exc:
             raise translate(exc, self.path) from None
 
@@ -344,9 +355,11 @@ class QueueStore:
         """Mark up to ``limit`` pending events in flight, oldest first.
 
         Returns the sealed keys, the readable events, and ``(seq, id, reason)`` of the
-        rows that could not be read here (quarantined in the same transaction).
+        rows that could not be read here (quarantined in the same transaction). Not waited
+        to disk: in-flight marks go back to pending when the queue opens, and a lost
+        quarantine is made again at the next take.
         """
-        with self.write() as conn:
+        with self.write(durable=False) as conn:
             rows = conn.execute(_SELECT_PENDING, (limit,)).fetchall()
             epoch_ids = sorted({row[7] for row in rows if isinstance(row[7], str)})
             marks = ",".join("?" * len(epoch_ids))

@@ -460,3 +460,54 @@ def test_one_fsync_per_event_one_by_one_and_one_per_group(tmp_path: Path) -> Non
     # event (alone) then the 8 that arrived while it was being written
     assert len(phases["enqueue_many"]) == 1, phases.get("enqueue_many")
     assert len(phases["group"]) == 2, phases.get("group")
+
+
+TAKE_CHILD = """
+import os, sys
+from pathlib import Path
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+from sync.queue import SealedQueue
+
+key = X25519PublicKey.from_public_bytes(bytes.fromhex(sys.argv[2]))
+mark = lambda name: os.write(2, f"MARK {name}".encode())
+with SealedQueue(Path(sys.argv[1]) / "sync.db", key) as queue:
+    for n in range(5):
+        queue.enqueue("issue.report", "room:a", {"n": n})
+    mark("take")
+    batch = queue.take_batch(10)
+    mark("after")
+    queue.enqueue("issue.report", "room:a", {"n": 99})
+    mark("done")
+with SealedQueue(Path(sys.argv[1]) / "sync.db", key) as queue:
+    assert queue.counts().pending == 6, queue.counts()  # in flight back to pending on open
+"""
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+def test_taking_a_batch_does_not_wait_for_the_disk_but_the_next_event_does(
+    tmp_path: Path,
+) -> None:
+    """Marking a batch in flight is redone on open, so it commits without an fsync;
+    the event enqueued next still waits for its own (and so makes the mark durable)."""
+    key_hex = CENTRAL.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
+    trace = tmp_path / "trace"
+    strace = ["strace", "-f", "-y", "-e", "trace=fsync,fdatasync,write", "-o", str(trace)]
+    done = subprocess.run(
+        [*strace, sys.executable, "-c", TAKE_CHILD, str(tmp_path), key_hex],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        timeout=120,
+    )
+    if done.returncode != 0 and b"ptrace" in done.stderr:
+        pytest.skip(f"strace cannot trace here: {done.stderr.decode()[-200:]}")
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    phases: dict[str, list[str]] = {}
+    phase = ""
+    for line in trace.read_text().splitlines():
+        if "MARK " in line:
+            phase = line.split("MARK ", 1)[1].split('"')[0]
+        elif "sync(" in line and "-wal>" in line:
+            phases.setdefault(phase, []).append(line)
+    assert phases.get("take", []) == []
+    assert len(phases["after"]) == 1, phases.get("after")
