@@ -146,6 +146,8 @@ _SNAPSHOTS: dict[str, _Builder] = {
     "availability": lambda conn, device, request, now: snapshots.availability(conn, device, now),
     "kiosk": lambda conn, device, request, now: snapshots.kiosk(conn, device),
     "visitors": lambda conn, device, request, now: snapshots.visitors(conn, device, now),
+    "floors": lambda conn, device, request, now: snapshots.floors(conn, device),
+    "desk_bookings": lambda conn, device, request, now: snapshots.desk_bookings(conn, device, now),
 }
 
 

@@ -97,6 +97,10 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
 
     add_visitor_commands(commands)
 
+    from central.floor_cli import add_floor_commands
+
+    add_floor_commands(commands)
+
     cert = commands.add_parser(
         "dev-cert",
         help="make a small CA and a server certificate for trying central with TLS",
@@ -194,7 +198,8 @@ def _seed(args: argparse.Namespace) -> int:
         print(
             f"site {report.site_id}: {report.rooms} rooms, {report.desks} desks, "
             f"{report.people} people, {report.lobbies} lobbies, {report.meetings} meetings today, "
-            f"{report.invites} visitor invites today"
+            f"{report.invites} visitor invites today, {report.floors} floor plans, "
+            f"{report.desk_bookings} desk bookings today"
         )
         return 0
 

@@ -1,7 +1,9 @@
 """Retention from the privacy policy: history 90 days, inactive people 365 days.
 
 Visitors are history: a sign-in (name, company, email, photo, signature, badge hash) and
-its notifications go 90 days after it was made, an invite 90 days after its day.
+its notifications go 90 days after it was made, an invite 90 days after its day. Room
+and desk bookings (the kiosk's desk bookings too, with their private flag and check-in)
+go 90 days after they ended; they are kept that long for statistics.
 
 Run it daily (cron or a scheduler calling :func:`run_retention`). Children are deleted
 before their parents so that each count is what that table lost.

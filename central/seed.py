@@ -6,8 +6,12 @@ on presence), desks, people with badge ids (some invisible), the lobby, and toda
 meetings laid on the site's day, the demo room's placed around now; for the lobby kiosk
 the four default visitor types (every site gets them), the demo's terms document (en, sv)
 and its two invites for today, with the same QR secrets as the device demo (both read
-``assets/demo/lobby.json``), so a demo kiosk's invite codes work against it. Idempotent:
-re-running updates the site and upserts today's meetings and invites.
+``assets/demo/lobby.json``), so a demo kiosk's invite codes work against it; for the
+kiosk's staff side the floor plans of floors 2-4 with every desk and room placed, the
+desks' neighbourhoods, a desk out of use and today's desk bookings (one private, one by
+an invisible person), from ``assets/demo/floors.json`` as the device demo reads it.
+Idempotent: re-running updates the site and upserts today's meetings, invites and desk
+bookings.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
+from psycopg import errors
 from psycopg_pool import AsyncConnectionPool
 
 import assets
@@ -31,6 +36,8 @@ from central.directory import (
     upsert_rooms,
     upsert_site,
 )
+from central.floors import FloorPlan, Place, import_floor
+from sync.events import DESK_PARTS
 
 __all__ = ["SeedReport", "seed_demo"]
 
@@ -47,6 +54,9 @@ class SeedReport:
     meetings: int
     invites: int = 0
     """Visitor invites for today (the demo kiosk's two)."""
+    floors: int = 0
+    desk_bookings: int = 0
+    """Desk bookings for today (one skipped if a device booked its desk meanwhile)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +182,7 @@ async def seed_demo(pool: AsyncConnectionPool, *, now: datetime | None = None) -
         await upsert_people(conn, site["id"], people)
         await upsert_meetings(conn, meetings)
         invites = await _seed_visitors(conn, site["id"], moment.astimezone(zone).date())
+        floors, bookings = await _seed_floors(conn, site["id"], zone, moment)
     report = SeedReport(
         site["id"],
         len(rooms),
@@ -180,6 +191,8 @@ async def seed_demo(pool: AsyncConnectionPool, *, now: datetime | None = None) -
         len(site["lobbies"]),
         len(meetings),
         invites,
+        floors,
+        bookings,
     )
     log.info("seeded demo site %s: %s", site["id"], report)
     return report
@@ -225,3 +238,56 @@ async def _seed_visitors(conn: psycopg.AsyncConnection, site_id: str, today: dat
             ],
         )
     return len(lobby["invites"])
+
+
+async def _seed_floors(
+    conn: psycopg.AsyncConnection, site_id: str, zone: ZoneInfo, now: datetime
+) -> tuple[int, int]:
+    """The demo's floor plans, neighbourhoods, desk out of use and today's desk bookings;
+    returns (floors, desk bookings)."""
+    data: dict[str, Any] = json.loads(assets.path("demo", "floors.json").read_text("utf-8"))
+    for entry in data["floors"]:
+        places = [
+            Place("desk", d["id"], d["x"], d["y"], d["w"], d["h"], d.get("rotation", 0))
+            for d in entry["desks"]
+        ] + [Place("room", r["id"], r["x"], r["y"], r["w"], r["h"]) for r in entry["rooms"]]
+        plan = FloorPlan(
+            entry["name"], entry["width"], entry["height"], entry["outline"], None, places
+        )
+        await import_floor(conn, site_id, entry["floor"], plan)
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "UPDATE desks SET neighbourhood = %s, out_of_use = %s WHERE id = %s AND site_id = %s",
+            [
+                (hood, desk in data["unavailable"], desk, site_id)
+                for desk, hood in data["neighbourhoods"].items()
+            ],
+        )
+    today = now.astimezone(zone).date()
+    made = 0
+    for b in data["bookings"]:
+        lo, hi = (
+            datetime.combine(today, time.fromisoformat(t), tzinfo=zone)
+            for t in DESK_PARTS[b["part"]]
+        )
+        try:
+            async with conn.transaction():  # a device may have booked the desk meanwhile
+                await conn.execute(
+                    "INSERT INTO bookings (id, site_id, resource, during, booked_by, private,"
+                    " checked_in_at) VALUES (%s, %s, %s, tstzrange(%s, %s), %s, %s, %s)"
+                    " ON CONFLICT (id) DO NOTHING",
+                    [
+                        f"{b['booking_id']}-{today.isoformat()}",
+                        site_id,
+                        f"desk:{b['desk_id']}",
+                        lo,
+                        hi,
+                        b["booked_by"],
+                        b["private"],
+                        min(lo, now) if b["checked_in"] else None,
+                    ],
+                )
+            made += 1
+        except errors.ExclusionViolation:
+            log.info("demo desk booking %s skipped: its desk is booked", b["booking_id"])
+    return len(data["floors"]), made

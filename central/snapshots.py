@@ -11,7 +11,10 @@ ETag over its canonical bytes. Rules that come from the privacy policy live here
 - a lobby kiosk reads free/busy (``availability``), never room calendars;
 - only lobby kiosks read ``kiosk`` (the lobby's visitor setup) and ``visitors`` (today's
   invites with masked emails and the QR secret's hash only, the visitors signed in now);
-  a host who is not visible is never named there.
+  a host who is not visible is never named there;
+- only lobby kiosks read ``floors`` (the site's floor plans) and ``desk_bookings``
+  (today's desk bookings): a private booking or one by a person who is not visible
+  names nobody (``person_id`` null).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import psycopg
 
 from central.auth import DeviceContext
 from central.errors import BadRequest, Forbidden
+from central.floors import floors_document
 from central.notify.addresses import mask_email
 from central.visitor_setup import current_terms, visitor_types
 
@@ -35,8 +39,10 @@ __all__ = [
     "Snapshot",
     "availability",
     "calendar",
+    "desk_bookings",
     "desks",
     "directory",
+    "floors",
     "kiosk",
     "rooms",
     "site_day",
@@ -120,10 +126,11 @@ async def rooms(conn: psycopg.AsyncConnection, device: DeviceContext) -> Snapsho
 async def desks(conn: psycopg.AsyncConnection, device: DeviceContext) -> Snapshot:
     rows = await _rows(
         conn,
-        "SELECT id, name, floor, zone, equipment FROM desks WHERE site_id = %s ORDER BY id",
+        "SELECT id, name, floor, zone, equipment, neighbourhood FROM desks WHERE site_id = %s"
+        " ORDER BY id",
         [device.site_id],
     )
-    keys = ("id", "name", "floor", "zone", "equipment")
+    keys = ("id", "name", "floor", "zone", "equipment", "neighbourhood")
     return Snapshot.of(
         {"site_id": device.site_id, "desks": [dict(zip(keys, row, strict=True)) for row in rows]}
     )
@@ -357,3 +364,52 @@ async def visitors(conn: psycopg.AsyncConnection, device: DeviceContext, now: da
         )
     ]
     return Snapshot.of({"day": day.isoformat(), "invites": invites, "signed_in": signed_in})
+
+
+async def floors(conn: psycopg.AsyncConnection, device: DeviceContext) -> Snapshot:
+    """The floor plans of the kiosk's site. Raises :class:`Forbidden` for anything but a
+    lobby kiosk."""
+    _require_kiosk(device, "floors")
+    return Snapshot.of(await floors_document(conn, device.site_id))
+
+
+_DESK_BOOKINGS = """
+SELECT b.id, substr(b.resource, 6), lower(b.during), upper(b.during),
+       CASE WHEN b.private THEN NULL ELSE p.id END, b.checked_in_at IS NOT NULL
+FROM bookings b
+LEFT JOIN people p ON p.id = b.booked_by AND p.site_id = b.site_id AND p.visibility = 'visible'
+WHERE b.site_id = %(site)s AND b.resource LIKE 'desk:%%' AND b.status = 'active'
+  AND b.during && tstzrange(%(start)s, %(end)s)
+ORDER BY 3, 2, 1
+"""
+
+
+async def desk_bookings(
+    conn: psycopg.AsyncConnection, device: DeviceContext, now: datetime
+) -> Snapshot:
+    """Today's desk bookings at the kiosk's site and the desks out of use. A private
+    booking, or one by a person who is not visible, has ``person_id`` null. Raises
+    :class:`Forbidden` for anything but a lobby kiosk."""
+    _require_kiosk(device, "desk_bookings")
+    day, start, end = site_day(device.timezone, now)
+    rows = await _rows(conn, _DESK_BOOKINGS, {"site": device.site_id, "start": start, "end": end})
+    out = await _rows(
+        conn, "SELECT id FROM desks WHERE site_id = %s AND out_of_use ORDER BY id", [device.site_id]
+    )
+    return Snapshot.of(
+        {
+            "day": day.isoformat(),
+            "bookings": [
+                {
+                    "booking_id": bid,
+                    "desk_id": desk,
+                    "start": _iso(lo, device.timezone),
+                    "end": _iso(hi, device.timezone),
+                    "person_id": person,
+                    "checked_in": checked_in,
+                }
+                for bid, desk, lo, hi, person, checked_in in rows
+            ],
+            "unavailable": [d for (d,) in out],
+        }
+    )

@@ -19,6 +19,7 @@ type                   payload                                    clear fields
 ``visitor.signin``     :class:`VisitorSignin`                     resource (a lobby)
 ``visitor.signout``    :class:`VisitorSignout`                    resource (a lobby)
 ``presence.sample``    :class:`PresenceSample`                    resource, the interval
+``desk.checkin``       :class:`DeskCheckin`                       resource (a desk)
 =====================  =========================================  =====================
 """
 
@@ -32,6 +33,7 @@ from typing import Any, ClassVar
 __all__ = [
     "BADGE_QR_PREFIX",
     "COUNT_BAND",
+    "DESK_PARTS",
     "INVITE_QR_PREFIX",
     "ISSUE_CATEGORIES",
     "MAX_COMPANY",
@@ -45,11 +47,13 @@ __all__ = [
     "MAX_TYPE_ID",
     "RELEASE_REASONS",
     "SIGNOUT_VIA",
+    "STAFF_QR_PREFIX",
     "BookingCreate",
     "BookingEnd",
     "BookingExtend",
     "Code",
     "ConflictWith",
+    "DeskCheckin",
     "EventType",
     "IssueCategory",
     "IssueReport",
@@ -73,6 +77,7 @@ class EventType(enum.StrEnum):
     VISITOR_SIGNIN = "visitor.signin"
     VISITOR_SIGNOUT = "visitor.signout"
     PRESENCE_SAMPLE = "presence.sample"
+    DESK_CHECKIN = "desk.checkin"
 
 
 class Code(enum.StrEnum):
@@ -144,6 +149,16 @@ MAX_TYPE_ID = 32
 SIGNOUT_VIA = ("list", "badge", "reception", "auto")
 """How a visitor signed out: picked themselves from the list, scanned their badge, was
 signed out by reception (the evacuation list), or automatically at the day's end."""
+DESK_PARTS = {
+    "morning": ("07:00", "12:30"),
+    "afternoon": ("12:30", "19:00"),
+    "day": ("07:00", "19:00"),
+}
+"""A desk booking for today: site-local start and end of each part (a part already
+begun starts now, rounded down to the minute)."""
+STAFF_QR_PREFIX = "TAPIN-STAFF:"
+"""A staff member's QR code on their phone (the kiosk identifies them):
+``TAPIN-STAFF:<badge_id>`` — the same badge id a USB badge reader types."""
 BADGE_QR_PREFIX = "TAPIN-OUT:"
 """A badge's sign-out QR code: ``TAPIN-OUT:<visitor_id>:<badge_token>``."""
 INVITE_QR_PREFIX = "TAPIN-INVITE:"
@@ -170,6 +185,9 @@ class BookingCreate(Payload):
     booking_id: str
     booked_by: str | None = None
     subject: str = ""
+    private: bool | None = None
+    """A desk booked privately: central never shows who sits there (the people finder
+    shows no desk for them). Absent: not private."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +213,16 @@ class MeetingCheckin(Payload):
 
     TYPE: ClassVar[EventType] = EventType.MEETING_CHECKIN
     meeting_id: str
+    person_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeskCheckin(Payload):
+    """Check in to a desk booking at the kiosk (the person is at the office);
+    ``created_at`` is the check-in time. Release is ``booking.end``."""
+
+    TYPE: ClassVar[EventType] = EventType.DESK_CHECKIN
+    booking_id: str
     person_id: str | None = None
 
 

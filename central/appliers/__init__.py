@@ -7,6 +7,7 @@ from types import MappingProxyType
 
 from central.appliers.base import Applier, Context, Item, Rejection
 from central.appliers.bookings import BookingCreate, BookingEnd, BookingExtend
+from central.appliers.desks import DeskCheckin
 from central.appliers.issues import IssueReport
 from central.appliers.meetings import MeetingCheckin, MeetingRelease
 from central.appliers.presence import PresenceSample
@@ -27,6 +28,7 @@ APPLIERS: Mapping[str, Applier] = MappingProxyType(
             VisitorSignout(),
             IssueReport(),
             PresenceSample(),
+            DeskCheckin(),
         )
     }
 )

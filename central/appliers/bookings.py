@@ -21,6 +21,7 @@ from central.appliers.base import (
     Context,
     Item,
     Rejection,
+    bool_field,
     first_of_each,
     id_field,
     require_kind,
@@ -118,7 +119,7 @@ def _id_used(item: Item) -> Rejection:
 
 
 class BookingCreate:
-    """Payload ``{booking_id, booked_by?, subject?}``; clear ``resource``, ``starts_at``,
+    """Payload ``{booking_id, booked_by?, subject?, private?}``; clear ``resource``, ``starts_at``,
     ``ends_at``. Panels book their own room; kiosks any room or desk of their site."""
 
     type: ClassVar[str] = EventType.BOOKING_CREATE
@@ -132,6 +133,8 @@ class BookingCreate:
             "subject": text_field(item.payload, "subject", MAX_SUBJECT, required=False),
             "start": start,
             "end": end,
+            # a desk booked privately never shows who sits there
+            "private": "private" in item.payload and bool_field(item.payload, "private"),
         }
         item.actor = item.values["by"]
 
@@ -156,6 +159,11 @@ class BookingCreate:
             },
         )
         made = {row[0] for row in await cur.fetchall()}
+        private = [i.values["id"] for i in items if i.values["private"]]
+        if made.intersection(private):
+            await conn.execute(
+                "UPDATE bookings SET private = true WHERE id = ANY(%s)", [sorted(made & {*private})]
+            )
         for item in items:
             if item.values["id"] not in made:
                 rejected[item.index] = await self._why_not(conn, ctx, item)

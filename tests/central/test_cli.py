@@ -37,6 +37,7 @@ def test_every_command_has_help_and_a_dsn_option() -> None:
         "terms",
         "visitor-type",
         "visitor-settings",
+        "floor-import",
     }
     for name, parser in leaves.items():
         text = parser.format_help()
