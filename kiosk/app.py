@@ -35,6 +35,7 @@ import kiosk.screens.widgets  # noqa: F401  (the kiosk's KV classes: banner, tex
 from kiosk.context import KioskContext
 from kiosk.controller import KioskController, Visit
 from kiosk.flow import SignInFlow
+from kiosk.staff import StaffController
 from kiosk.validate import first_name
 from tapin import i18n
 from tapin.device.runtime import Runtime
@@ -55,7 +56,9 @@ PROMPT_SECONDS = 20.0
 """How long "Still there?" waits for a touch before everything is cleared."""
 QUIET_SCREENS = ("welcome",)
 """Screens that are never idle (nothing on them belongs to a visitor)."""
-SCANNING_SCREENS = ("scan", "signout")
+SCANNING_SCREENS = ("scan", "signout", "identify")
+STAFF_SCREENS = ("staff_home", "identify", "desk_booking", "room_finder", "people_finder")
+"""The staff side (issue 11): idle, they go home and forget who was identified."""
 
 SCREENS: dict[str, tuple[str, str]] = {
     # name: (module, class)
@@ -72,6 +75,11 @@ SCREENS: dict[str, tuple[str, str]] = {
     "scan": ("kiosk.screens.scan", "ScanScreen"),
     "admin_pin": ("tapin.ui.screens.admin_pin", "AdminPinScreen"),
     "evacuation": ("kiosk.screens.evacuation", "EvacuationScreen"),
+    "staff_home": ("kiosk.screens.staff_home", "StaffHomeScreen"),
+    "identify": ("kiosk.screens.identify", "IdentifyScreen"),
+    "desk_booking": ("kiosk.screens.desk_booking", "DeskBookingScreen"),
+    "room_finder": ("kiosk.screens.room_finder", "RoomFinderScreen"),
+    "people_finder": ("kiosk.screens.people_finder", "PeopleFinderScreen"),
 }
 ALIASES = {"admin": "evacuation", "status": "welcome"}
 """The admin PIN opens "admin": on a kiosk that is reception's evacuation list."""
@@ -100,6 +108,15 @@ class KioskApp(App):
         self.controller = KioskController(
             runtime, lobby_id, sink if sink is not None else _NoSink()
         )
+        self.staff = StaffController(runtime, sink if sink is not None else _NoSink())
+        """The staff side's actions (desks, rooms, colleagues), on the same queue."""
+        visitor_results = self.controller.on_results
+
+        def results(settled: Any) -> None:  # central's outcomes reach both sides
+            visitor_results(settled)
+            self.staff.on_results(settled)
+
+        self.controller.on_results = results  # type: ignore[method-assign,assignment]
         self.extras = dict(extras or {})
         self.flow: SignInFlow = self.controller.new_flow(camera=lambda: "camera" in self.extras)
         self.ctx = KioskContext(
@@ -130,6 +147,7 @@ class KioskApp(App):
         self._prompt_since = 0.0
         self._refresh_trigger = Clock.create_trigger(self.refresh)
         self.controller.subscribe(self._refresh_trigger)
+        self.staff.subscribe(self._refresh_trigger)
 
     # building -------------------------------------------------------------------------
 
@@ -208,6 +226,7 @@ class KioskApp(App):
         """Every field, answer, photo, signature and dialog forgotten."""
         self.close_dialogs()
         self.flow.clear()
+        self.staff.forget()
         for screen in self.loaded():
             reset = getattr(screen, "reset", None)
             if reset is not None:
@@ -221,6 +240,20 @@ class KioskApp(App):
 
     def current(self) -> str:
         return self.manager.current if self.manager is not None else ""
+
+    # the staff side ----------------------------------------------------------------------
+
+    def open_staff(self) -> None:
+        """The welcome screen's "Staff": the staff home, nobody identified yet."""
+        self.clear()
+        self.go("staff_home")
+
+    def identify_then(self, target: str) -> None:
+        """Ask who this is (badge, phone QR, name), then show ``target``."""
+        screen: Any = self.screen("identify")
+        if screen is not None:
+            screen.then = target
+        self.go("identify")
 
     # the sign-in -----------------------------------------------------------------------
 
@@ -342,6 +375,15 @@ class KioskApp(App):
         """Codes the camera read (never logged): an invitation or a badge."""
         from tapin.hardware.qr import parse_badge, parse_invite
 
+        if self.current() == "identify":
+            identify: Any = self.screen("identify")
+            for text in texts:
+                if identify.scanned(text):
+                    return
+            identify.say(
+                _("That is not a staff code. Show the QR code from your phone."), error=True
+            )
+            return
         for text in texts:
             badge, invite = parse_badge(text), parse_invite(text)
             if badge is not None:
@@ -433,7 +475,7 @@ class KioskApp(App):
             return
         if self.idle_clock() - self.last_touch < self.idle_seconds():
             return
-        if self.current() in ("done", "signout", "scan", "evacuation", "admin_pin"):
+        if self.current() in ("done", "signout", "scan", "evacuation", "admin_pin", *STAFF_SCREENS):
             self.home()  # nothing half-typed here: just go home
             return
         self.ask_still_there()
@@ -495,7 +537,7 @@ class KioskApp(App):
         name = self.current()
         if name == "done":
             self._update_done()
-        elif name in ("signout", "evacuation", "welcome"):
+        elif name in ("signout", "evacuation", "welcome", *STAFF_SCREENS):
             screen: Any = self.screen(name)
             screen.refresh()
 

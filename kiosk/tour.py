@@ -20,6 +20,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from sync.events import EventType
 from tapin.demo.clock import ManualClock
 from tapin.device.runtime import Runtime
 
@@ -237,9 +238,143 @@ def _evacuation(app: Any, tour: Tour) -> None:
     app.go("evacuation")
 
 
+# the staff side (issue 11) ---------------------------------------------------------------
+
+MAJA_BADGE = "04A127F3C"
+"""Maja Åberg's badge id (the demo directory's), as a USB reader types it."""
+BJORN_QR = "TAPIN-STAFF:04A017F3C"
+"""Björn Ek's staff QR code on his phone."""
+
+
+def _staff_identify(app: Any, tour: Tour) -> None:
+    app.runtime.sync_status = None
+    app.open_staff()
+    app.screen("staff_home").open("desk_booking")
+    _field(app, "identify", MAJA_BADGE[:5], keyboard=True)  # the reader is typing
+
+
+def _desk_badge(app: Any, tour: Tour) -> None:
+    field = _field(app, "identify", MAJA_BADGE)
+    field.dispatch("on_text_validate")  # the reader's Enter
+
+
+def _desk_picked(app: Any, tour: Tour) -> None:
+    app.screen("desk_booking").pick("d-308")
+
+
+def _desk_pending(app: Any, tour: Tour) -> Any:
+    app.screen("desk_booking").book()
+    return _settle(app)
+
+
+async def _desk_confirmed(app: Any, tour: Tour) -> None:
+    await tour.central.drain_once()
+    app.screen("desk_booking").refresh()
+
+
+def _staff_my_desk(app: Any, tour: Tour) -> None:
+    app.go("staff_home")
+
+
+def _desk_qr(app: Any, tour: Tour) -> None:
+    app.screen("staff_home").not_me()
+    app.screen("staff_home").open("desk_booking")
+    app.scanned([BJORN_QR])  # as the camera reads it from his phone
+
+
+def _desk_floor3(app: Any, tour: Tour) -> None:
+    screen = app.screen("desk_booking")
+    screen.show_floor(3)
+    screen.choose_part("afternoon")
+
+
+def _desk_name(app: Any, tour: Tour) -> None:
+    app.screen("desk_booking").not_me()
+    app.screen("staff_home").open("desk_booking")
+    _field(app, "identify", "la", keyboard=True)
+
+
+async def _desk_rejected(app: Any, tour: Tour) -> None:
+    identify = app.screen("identify")
+    identify.choose("p-lars")
+    screen = app.screen("desk_booking")
+    screen.show_floor(2)
+    screen.choose_part("day")
+    screen.pick("d-204")
+    screen.book()
+    await _settle(app)
+    # meanwhile another kiosk's booking of the same desk reached central first
+    desks = tour.central.desks
+    start, end = app.staff.part_bounds("morning")
+    desks.take(
+        EventType.BOOKING_CREATE,
+        "desk:d-204",
+        {"booking_id": "b-tour-other", "booked_by": "p-hugo"},
+        start.isoformat(),
+        end.isoformat(),
+        start.isoformat(),
+    )
+    await tour.central.drain_once()
+    screen.refresh()
+
+
+def _desk_floor4(app: Any, tour: Tour) -> None:
+    screen = app.screen("desk_booking")
+    screen.show_floor(4)
+    screen.pick("d-404")
+
+
+def _rooms(app: Any, tour: Tour) -> None:
+    app.go("staff_home")
+    app.screen("staff_home").open("room_finder")
+
+
+def _rooms_filtered(app: Any, tour: Tour) -> None:
+    screen = app.screen("room_finder")
+    screen.set_minutes(60)
+    screen.set_capacity(4)
+    screen.toggle("video")
+
+
+def _room_booked(app: Any, tour: Tour) -> Any:
+    screen = app.screen("room_finder")
+    free = screen.found()
+    screen.book(free[0].room.id, free[0].choices[-1])
+    return _settle(app)
+
+
+def _people_found(app: Any, tour: Tour) -> None:
+    app.go("staff_home")
+    app.screen("staff_home").open("people_finder")
+    field = _field(app, "people_finder", "an")
+    field.focus = False
+    screen = app.screen("people_finder")
+    screen.pick(next(iter(screen.rows)))
+
+
+def _people_none(app: Any, tour: Tour) -> None:
+    _field(app, "people_finder", "Farid", keyboard=True)  # invisible: nobody
+
+
 STEPS = [
     Step("welcome", _welcome),
     Step("staff", _staff),
+    Step("staff-identify", _staff_identify),
+    Step("desk-badge-typed", _desk_badge),
+    Step("desk-picked", _desk_picked),
+    Step("desk-booked-pending", _desk_pending),
+    Step("desk-booked-confirmed", _desk_confirmed),
+    Step("staff-my-desk", _staff_my_desk),
+    Step("desk-phone-qr", _desk_qr),
+    Step("desk-floor-3-afternoon", _desk_floor3),
+    Step("identify-by-name", _desk_name),
+    Step("desk-rejected", _desk_rejected),
+    Step("desk-floor-4", _desk_floor4),
+    Step("room-finder", _rooms),
+    Step("room-finder-filters", _rooms_filtered),
+    Step("room-booked", _room_booked),
+    Step("people-finder-result", _people_found),
+    Step("people-finder-none", _people_none),
     Step("name", _name),
     Step("name-keyboard", _name_keyboard),
     Step("name-invite", _invite),
@@ -279,6 +414,7 @@ def run_tour(runtime: Runtime, lobby_id: str, out: Path, *, size: tuple[int, int
     from kiosk.launch import default_extras
     from sync.queue import AsyncSealedQueue
     from tapin.demo.central import DemoCentral, demo_key
+    from tapin.demo.staff import DemoDesks
     from tapin.demo.visitors import DemoLobby
     from tapin.device.adminpin import hash_pin
     from tapin.ui.screenshot import tour_shot
@@ -301,7 +437,14 @@ def run_tour(runtime: Runtime, lobby_id: str, out: Path, *, size: tuple[int, int
         await queue.open()
         app = KioskApp(runtime, lobby_id, sink=queue, extras=default_extras(runtime))
         lobby = DemoLobby(runtime)
-        central = DemoCentral(queue, key, runtime.calendar, app.controller.on_results, lobby=lobby)
+        central = DemoCentral(
+            queue,
+            key,
+            runtime.calendar,
+            app.controller.on_results,
+            lobby=lobby,
+            desks=DemoDesks(runtime),
+        )
         lobby.publish()
         tour = Tour(clock, central, out)
         app.idle_clock = lambda: 0.0  # the tour asks "Still there?" itself

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from presence.interface import Occupancy, OccupancyReading
 from tapin.domain import Meeting, Room
+from tapin.rooms import BOOK_NOW_CHOICES, book_now_choices, next_start
 
 __all__ = [
     "BOOK_NOW_CHOICES",
@@ -35,43 +36,12 @@ __all__ = [
 ]
 
 STEP = timedelta(minutes=15)
-BOOK_NOW_CHOICES = (15, 30, 45, 60)
 LONG_MEETING = timedelta(hours=8)
 """Meetings this long or longer are never released automatically."""
-MIN_BOOKING = timedelta(minutes=5)
-"""Book now is offered only when at least this much time is free."""
 
 
 def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
-
-
-def next_start(meetings: Sequence[Meeting], now: datetime) -> datetime | None:
-    now = _utc(now)
-    starts = [m.start for m in meetings if m.start > now]
-    return min(starts) if starts else None
-
-
-def book_now_choices(
-    meetings: Sequence[Meeting], now: datetime, *, day_end: datetime | None = None
-) -> list[int]:
-    """Minutes offered by "Book now" at ``now``: 15, 30, 45, 60, none past the next
-    meeting (or the end of the day). Empty when the room is in use or less than 5
-    minutes are free. When the gap is shorter than 15 minutes but at least 5, the one
-    choice is the gap itself, rounded down to the minute."""
-    now = _utc(now)
-    if any(m.covers(now) for m in meetings):
-        return []
-    limit = next_start(meetings, now)
-    if day_end is not None:
-        limit = min(limit, _utc(day_end)) if limit else _utc(day_end)
-    if limit is None:
-        return list(BOOK_NOW_CHOICES)
-    free = limit - now
-    if free < MIN_BOOKING:
-        return []
-    choices = [m for m in BOOK_NOW_CHOICES if timedelta(minutes=m) <= free]
-    return choices or [int(free.total_seconds() // 60)]
 
 
 def checkin_window(meeting: Meeting, room: Room) -> tuple[datetime, datetime]:

@@ -1,11 +1,12 @@
 """Which other rooms are free right now, and what a screen says about them.
 
-Used by the panel's "find a free room" screen (and meant for the kiosk's room finder).
-It reads only the site's rooms and today's busy intervals (central's ``availability``
-snapshot, or the demo's): no subjects, no people. Times are UTC instants; "today" is
-the site's day (:func:`tapin.calendar.day_bounds`), so midnight and DST need no special
-cases. No Kivy here: the screen shows the strings as they are, already in the language
-of the moment (:mod:`tapin.i18n`; translated each time a view is built, never at import).
+Used by the panel's "find a free room" screen and the kiosk's room finder, with the
+"book now" choices both offer (:func:`book_now_choices`). It reads only the site's rooms
+and today's busy intervals (central's ``availability`` snapshot, or the demo's): no
+subjects, no people. Times are UTC instants; "today" is the site's day
+(:func:`tapin.calendar.day_bounds`), so midnight and DST need no special cases. No Kivy
+here: the screen shows the strings as they are, already in the language of the moment
+(:mod:`tapin.i18n`; translated each time a view is built, never at import).
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from zoneinfo import ZoneInfo
 
 from tapin import timefmt
 from tapin.calendar import day_bounds, site_day
-from tapin.domain import Room, Site
+from tapin.domain import Meeting, Room, Site
 from tapin.i18n import _, ngettext
 
 __all__ = [
+    "BOOK_NOW_CHOICES",
     "MAX_ROWS",
     "MIN_FREE",
     "NONE_FREE",
@@ -28,8 +30,10 @@ __all__ = [
     "FreeRoom",
     "FreeRoomRow",
     "FreeRoomsView",
+    "book_now_choices",
     "free_rooms",
     "free_rooms_view",
+    "next_start",
 ]
 
 Availability = Mapping[str, Sequence[tuple[datetime, datetime]]]
@@ -186,3 +190,42 @@ def free_rooms_view(
     hidden = len(found) - len(rows)
     more = _("+{n} more").format(n=hidden) if hidden > 0 else ""
     return FreeRoomsView(rows=rows, more=more, message="")
+
+
+# Book now: the panel's and the kiosk's room finder's choices -------------------------
+
+BOOK_NOW_CHOICES = (15, 30, 45, 60)
+MIN_BOOKING = timedelta(minutes=5)
+"""Book now is offered only when at least this much time is free."""
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
+def next_start(meetings: Sequence[Meeting], now: datetime) -> datetime | None:
+    now = _utc(now)
+    starts = [m.start for m in meetings if m.start > now]
+    return min(starts) if starts else None
+
+
+def book_now_choices(
+    meetings: Sequence[Meeting], now: datetime, *, day_end: datetime | None = None
+) -> list[int]:
+    """Minutes offered by "Book now" at ``now``: 15, 30, 45, 60, none past the next
+    meeting (or the end of the day). Empty when the room is in use or less than 5
+    minutes are free. When the gap is shorter than 15 minutes but at least 5, the one
+    choice is the gap itself, rounded down to the minute."""
+    now = _utc(now)
+    if any(m.covers(now) for m in meetings):
+        return []
+    limit = next_start(meetings, now)
+    if day_end is not None:
+        limit = min(limit, _utc(day_end)) if limit else _utc(day_end)
+    if limit is None:
+        return list(BOOK_NOW_CHOICES)
+    free = limit - now
+    if free < MIN_BOOKING:
+        return []
+    choices = [m for m in BOOK_NOW_CHOICES if timedelta(minutes=m) <= free]
+    return choices or [int(free.total_seconds() // 60)]

@@ -107,7 +107,14 @@ class SignOutScreen(TapinScreen):
         self.refresh()
         if self._home is not None:
             self._home.cancel()
-        self._home = Clock.schedule_once(lambda _dt: self.ctx.kiosk.home(), GOODBYE_SECONDS)
+        self._home = Clock.schedule_once(self._back_home, GOODBYE_SECONDS)
+
+    def _back_home(self, _dt: float) -> None:
+        """After the goodbye, welcome again: only if the kiosk is still on this screen
+        (a sign-out answered after the visitor moved on must not pull the kiosk away)."""
+        self._home = None
+        if self.manager is not None and self.manager.current == self.name:
+            self.ctx.kiosk.home()
 
     def problem(self, text: str) -> None:
         self.message = text

@@ -1,8 +1,8 @@
 """The lobby's welcome (attract) screen: the site's name and logo, the language
 (English, Svenska: the whole kiosk changes at once), "Sign in as a visitor" and "Sign
-out" large, "Scan a QR code" (an invitation or a badge), a small "Staff" entry (not
-here yet: it says so), and a hidden entry for reception's evacuation list: hold the logo
-for :data:`HOLD_SECONDS`, then the admin PIN.
+out" large, "Scan a QR code" (an invitation or a badge), a small "Staff" entry (the
+staff side: desks, rooms, colleagues), and a hidden entry for reception's evacuation
+list: hold the logo for :data:`HOLD_SECONDS`, then the admin PIN.
 
 Imports Kivy: import only after :func:`tapin.ui.kivyenv.prepare_kivy`.
 """
@@ -101,15 +101,5 @@ class WelcomeScreen(TapinScreen):
             self.ctx.kiosk.set_language(locale)
 
     def staff(self) -> None:
-        from tapin.ui.screens.dialogs import ChoiceDialog
-
-        dialog = ChoiceDialog(
-            _("Staff: coming soon"),
-            [],
-            lambda _v: None,
-            detail=_("For now, staff use their badge at the door. Visitors: tap Sign in."),
-            unit=self.unit,
-        )
-        dialog.cancel_text = _("Got it")
-        self.ctx.kiosk.dialog = dialog
-        dialog.open(animation=False)
+        """The staff side: desks, rooms, colleagues (kiosk/screens/staff_home.py)."""
+        self.ctx.kiosk.open_staff()

@@ -25,6 +25,7 @@ from sync.wire import UnsealError, open_epoch_key, open_payload
 from tapin.calendar import CalendarStore
 
 if TYPE_CHECKING:
+    from tapin.demo.staff import DemoDesks
     from tapin.demo.visitors import DemoLobby
 
 __all__ = ["DemoCentral", "demo_key"]
@@ -57,13 +58,16 @@ class DemoCentral:
         on_settled: Callable[[Sequence[Mapping[str, Any]]], None],
         *,
         lobby: DemoLobby | None = None,
+        desks: DemoDesks | None = None,
     ) -> None:
-        """``lobby``: a kiosk's visitors (sign-ins answered, hosts told after a moment)."""
+        """``lobby``: a kiosk's visitors (sign-ins answered, hosts told after a moment);
+        ``desks``: a kiosk's desk bookings (overlaps refused, check-ins taken)."""
         self.queue = queue
         self.key = key
         self.calendar = calendar
         self.on_settled = on_settled
         self.lobby = lobby
+        self.desks = desks
         self.applied = 0
 
     def _verdict(self, event: Any, epochs: Mapping[str, bytes]) -> dict[str, Any]:
@@ -85,6 +89,18 @@ class DemoCentral:
             code = self.lobby.take(event.type, payload, event.created_at)
             if code is not None:
                 return {"id": event.id, "outcome": "rejected", "code": code, "reason": code}
+        if self.desks is not None and event.resource.startswith("desk:"):
+            refusal = self.desks.take(
+                event.type,
+                event.resource,
+                payload,
+                event.starts_at,
+                event.ends_at,
+                event.created_at,
+            )
+            if refusal is not None:
+                return {"id": event.id, "outcome": "rejected", "reason": "desk", **refusal}
+            return {"id": event.id, "outcome": "applied"}
         if event.type == EventType.BOOKING_CREATE and event.starts_at and event.ends_at:
             room = event.resource.removeprefix("room:")
             start = datetime.fromisoformat(event.starts_at)
@@ -120,5 +136,7 @@ class DemoCentral:
         self.on_settled(results)
         if self.lobby is not None:
             self.lobby.publish()
+        if self.desks is not None:
+            self.desks.publish()
         log.info("demo central settled %d events", len(results))
         return len(results)

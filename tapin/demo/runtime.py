@@ -52,6 +52,11 @@ def build_day(runtime: Runtime, day: date, now: datetime) -> None:
 
         runtime.apply_snapshot("kiosk", kiosk_snapshot())
         runtime.apply_snapshot("visitors", visitors_snapshot(now, runtime.site.timezone))
+        from tapin.demo.staff import DemoDesks, desks_snapshot, floors_snapshot
+
+        runtime.apply_snapshot("desks", desks_snapshot(runtime.site))
+        runtime.apply_snapshot("floors", floors_snapshot(runtime.site))
+        runtime.apply_snapshot("desk_bookings", DemoDesks(runtime).snapshot())
 
 
 def demo_runtime(config: Config, *, clock: Callable[[], datetime] = utc_now) -> Runtime:

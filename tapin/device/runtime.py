@@ -26,6 +26,13 @@ from tapin.device.snapshots import (
     parse_rooms,
     parse_visitors,
 )
+from tapin.device.staff_snapshots import (
+    DeskBookings,
+    FloorPlans,
+    parse_desk_bookings,
+    parse_desks,
+    parse_floors,
+)
 from tapin.domain import Room, Site
 
 __all__ = ["Runtime", "empty_runtime", "utc_now"]
@@ -62,6 +69,13 @@ class Runtime:
     visitors: VisitorsToday | None = field(default=None, repr=False)
     """Today's invites and visitors on site (central's ``visitors`` snapshot): memory
     only, never written anywhere; ``None`` until known."""
+    floors: FloorPlans | None = None
+    """The site's floor plans (central's ``floors`` snapshot); ``None`` until known."""
+    desk_bookings: DeskBookings | None = field(default=None, repr=False)
+    """Today's desk bookings at the site (central's ``desk_bookings`` snapshot): memory
+    only, never written anywhere; ``None`` until known."""
+    neighbourhoods: dict[str, str] = field(default_factory=dict)
+    """Desk id -> the team that sits there (central's ``desks`` snapshot)."""
     _day: date | None = field(default=None, repr=False)
 
     @property
@@ -83,7 +97,7 @@ class Runtime:
         Returns whether it was taken."""
         try:
             if kind == "rooms":
-                site = parse_rooms(data)
+                site = replace(parse_rooms(data), desks=self.site.desks)  # desks: their own
                 self.site = site
                 self.calendar.zone = site.timezone
             elif kind == "directory":
@@ -96,6 +110,14 @@ class Runtime:
                 if lobby is not None and settings.lobby_id != lobby:
                     raise SnapshotError("kiosk snapshot is for another lobby")
                 self.kiosk = settings
+            elif kind == "desks":
+                desks, neighbourhoods = parse_desks(data)
+                self.site = replace(self.site, desks=desks)
+                self.neighbourhoods = neighbourhoods
+            elif kind == "floors":
+                self.floors = parse_floors(data)
+            elif kind == "desk_bookings":
+                self.desk_bookings = parse_desk_bookings(data)
             elif kind == "visitors":
                 today = parse_visitors(data)
                 self.visitors = replace(today, received_at=self.clock())

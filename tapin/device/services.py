@@ -120,7 +120,15 @@ def snapshot_requests(identity: DeviceIdentity) -> dict[str, dict[str, str]]:
             "availability": {},
         }
     # a lobby kiosk; its "visitors" snapshot has a job of its own (every 10 s, JOBS)
-    return {"rooms": {}, "desks": {}, "directory": {}, "availability": {}, "kiosk": {}}
+    return {
+        "rooms": {},
+        "desks": {},
+        "directory": {},
+        "availability": {},
+        "kiosk": {},
+        "floors": {},
+        "desk_bookings": {},
+    }
 
 
 @dataclass
@@ -343,13 +351,20 @@ class DeviceServices:
                 self.config.state_dir / DEMO_QUEUE_FILE, key.public_key()
             )
             await self._demo_queue.open()
-            lobby = None
+            lobby = desks = None
             if self.config.role == "kiosk":
+                from tapin.demo.staff import DemoDesks
                 from tapin.demo.visitors import DemoLobby
 
                 lobby = DemoLobby(self.runtime)
+                desks = DemoDesks(self.runtime)
             self.demo = DemoCentral(
-                self._demo_queue, key, self.runtime.calendar, self._settled, lobby=lobby
+                self._demo_queue,
+                key,
+                self.runtime.calendar,
+                self._settled,
+                lobby=lobby,
+                desks=desks,
             )
             self.sink = self._demo_queue
             return

@@ -95,6 +95,8 @@ class Central:
             "availability": {"rooms": []},
             "kiosk": KIOSK,
             "visitors": VISITORS,
+            "floors": {"site_id": "nordlys-sthlm", "floors": []},  # the staff side's
+            "desk_bookings": {"day": "2026-12-01", "bookings": [], "unavailable": []},
         }
         self.version = 1
         self.asked: list[tuple[str, str | None]] = []
