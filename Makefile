@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.panel
 	$(BIN)/python -m benchmarks.presence
 	$(BIN)/python -m benchmarks.kiosk
+	$(BIN)/python -m benchmarks.kiosk_map
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache demo-panel.png
