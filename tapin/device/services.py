@@ -311,6 +311,9 @@ class DeviceServices:
             listener(results)
         if results and self.sync is not None and self.sync.identity.scope_kind == "lobby":
             self.run_soon("visitors", 0.3)  # a sign-in applied: was its host told yet?
+            # a desk booked or refused: the map shows central's desk_bookings within a
+            # second, not at the next minute's refresh (unchanged snapshots cost a 304)
+            self.run_soon("refresh", 0.5)
 
     def run_soon(self, job_id: str, delay: float = 0.0) -> bool:
         """Run job ``job_id`` of :data:`JOBS` ``delay`` seconds from now instead of at

@@ -286,3 +286,23 @@ async def test_an_event_starts_the_drain_at_once(tmp_path: Path) -> None:
         assert not services.run_soon("no-such-job")
     finally:
         await services.close()
+
+
+async def test_central_answering_a_kiosk_brings_its_snapshots_forward(tmp_path: Path) -> None:
+    """After central answers a kiosk's upload (a sign-in, a desk booking), the visitors
+    snapshot and the other snapshots (desk_bookings for the map) come within a second."""
+    state = tmp_path / "state"
+    state.mkdir()
+    save_identity(state, _identity(), new_signing_key())
+    config = load_config(_kiosk_config(tmp_path, state))
+    services = await DeviceServices.open(config, empty_runtime(config))
+    try:
+        later = datetime.now(UTC) + timedelta(hours=1)
+        for job in ("visitors", "refresh"):
+            services.scheduler.modify_job(job, next_run_time=later)
+        services._settled([{"id": "e-1", "outcome": "applied"}])
+        soon = datetime.now(UTC) + timedelta(seconds=2)
+        for job in ("visitors", "refresh"):
+            assert services.scheduler.get_job(job).next_run_time <= soon, job
+    finally:
+        await services.close()
