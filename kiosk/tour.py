@@ -408,7 +408,6 @@ def run_tour(runtime: Runtime, lobby_id: str, out: Path, *, size: tuple[int, int
     from tapin.ui.kivyenv import has_display, prepare_kivy
 
     prepare_kivy(runtime.config.state_dir / "kivy", size, offscreen=not has_display())
-    from kivy.clock import Clock
 
     from kiosk.app import KioskApp
     from kiosk.launch import default_extras
@@ -417,7 +416,7 @@ def run_tour(runtime: Runtime, lobby_id: str, out: Path, *, size: tuple[int, int
     from tapin.demo.staff import DemoDesks
     from tapin.demo.visitors import DemoLobby
     from tapin.device.adminpin import hash_pin
-    from tapin.ui.screenshot import tour_shot
+    from tapin.ui.screenshot import run_walk, tour_report, tour_shot
 
     local = datetime.now(runtime.site.timezone).replace(hour=9, minute=20, second=0, microsecond=0)
     clock = ManualClock(local.astimezone(UTC))
@@ -467,15 +466,7 @@ def run_tour(runtime: Runtime, lobby_id: str, out: Path, *, size: tuple[int, int
             written.extend(tour.extra)
             app.stop()
 
-        Clock.schedule_once(lambda _dt: asyncio.ensure_future(walk()), 0)
-        try:
-            await app.async_run(async_lib="asyncio")
-        finally:
-            await queue.close()
+        await run_walk(app, walk, queue)
 
     asyncio.run(main())
-    for path in written:
-        print(path)
-    if failed:
-        log.error("tour steps failed: %s", ", ".join(sorted(set(failed))))
-    return 1 if failed else 0
+    return tour_report(written, failed)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol
@@ -35,6 +35,7 @@ __all__ = [
     "Rejection",
     "b64_field",
     "bool_field",
+    "each_alone",
     "first_of_each",
     "id_field",
     "int_field",
@@ -257,3 +258,20 @@ def first_of_each(
             seen.add(item.values["id"])
             fresh.append(item)
     return fresh, rejected
+
+
+async def each_alone(
+    conn: psycopg.AsyncConnection,
+    ctx: Context,
+    items: Sequence[Item],
+    one: Callable[[psycopg.AsyncConnection, Context, Item], Awaitable[None]],
+) -> dict[int, Rejection]:
+    """Apply ``one`` to each item in turn (for events whose effect depends on the rows
+    the ones before them changed); a :class:`Rejection` rejects that item alone."""
+    rejected: dict[int, Rejection] = {}
+    for item in items:
+        try:
+            await one(conn, ctx, item)
+        except Rejection as rejection:
+            rejected[item.index] = rejection
+    return rejected

@@ -22,6 +22,7 @@ from central.appliers.base import (
     Item,
     Rejection,
     bool_field,
+    each_alone,
     first_of_each,
     id_field,
     require_kind,
@@ -208,13 +209,7 @@ class BookingExtend:
     async def apply(
         self, conn: psycopg.AsyncConnection, ctx: Context, items: Sequence[Item]
     ) -> dict[int, Rejection]:
-        rejected: dict[int, Rejection] = {}
-        for item in items:
-            try:
-                await self._one(conn, ctx, item)
-            except Rejection as rejection:
-                rejected[item.index] = rejection
-        return rejected
+        return await each_alone(conn, ctx, items, self._one)
 
     async def _one(self, conn: psycopg.AsyncConnection, ctx: Context, item: Item) -> None:
         start, end, status = await _load(conn, ctx, item)

@@ -13,7 +13,15 @@ from typing import ClassVar
 
 import psycopg
 
-from central.appliers.base import Context, Item, Rejection, id_field, require_kind, require_role
+from central.appliers.base import (
+    Context,
+    Item,
+    Rejection,
+    each_alone,
+    id_field,
+    require_kind,
+    require_role,
+)
 from sync.events import Code, EventType, StateReason
 
 __all__ = ["DeskCheckin"]
@@ -47,13 +55,7 @@ class DeskCheckin:
     async def apply(
         self, conn: psycopg.AsyncConnection, ctx: Context, items: Sequence[Item]
     ) -> dict[int, Rejection]:
-        rejected: dict[int, Rejection] = {}
-        for item in items:
-            try:
-                await self._one(conn, ctx, item)
-            except Rejection as rejection:
-                rejected[item.index] = rejection
-        return rejected
+        return await each_alone(conn, ctx, items, self._one)
 
     async def _one(self, conn: psycopg.AsyncConnection, ctx: Context, item: Item) -> None:
         booking_id = item.values["id"]

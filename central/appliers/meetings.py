@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import psycopg
 
@@ -17,6 +17,7 @@ from central.appliers.base import (
     Context,
     Item,
     Rejection,
+    each_alone,
     id_field,
     require_kind,
     require_own_scope,
@@ -68,18 +69,6 @@ async def _target(
     )
 
 
-async def _each(
-    conn: psycopg.AsyncConnection, ctx: Context, items: Sequence[Item], one: Any
-) -> dict[int, Rejection]:
-    rejected: dict[int, Rejection] = {}
-    for item in items:
-        try:
-            await one(conn, ctx, item)
-        except Rejection as rejection:
-            rejected[item.index] = rejection
-    return rejected
-
-
 def _at(moment: datetime, ctx: Context) -> str:
     return f"{moment.astimezone(ctx.device.timezone):%H:%M}"
 
@@ -101,7 +90,7 @@ class MeetingCheckin:
     async def apply(
         self, conn: psycopg.AsyncConnection, ctx: Context, items: Sequence[Item]
     ) -> dict[int, Rejection]:
-        return await _each(conn, ctx, items, self._one)
+        return await each_alone(conn, ctx, items, self._one)
 
     async def _one(self, conn: psycopg.AsyncConnection, ctx: Context, item: Item) -> None:
         kind, released_at, _, checked_in_at = await _target(conn, item)
@@ -145,7 +134,7 @@ class MeetingRelease:
     async def apply(
         self, conn: psycopg.AsyncConnection, ctx: Context, items: Sequence[Item]
     ) -> dict[int, Rejection]:
-        return await _each(conn, ctx, items, self._one)
+        return await each_alone(conn, ctx, items, self._one)
 
     async def _one(self, conn: psycopg.AsyncConnection, ctx: Context, item: Item) -> None:
         kind, released_at, auto_release, checked_in_at = await _target(conn, item)

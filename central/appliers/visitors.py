@@ -33,6 +33,7 @@ from central.appliers.base import (
     Rejection,
     b64_field,
     bool_field,
+    each_alone,
     id_field,
     require_kind,
     require_own_scope,
@@ -217,13 +218,11 @@ class VisitorSignin:
         self, conn: psycopg.AsyncConnection, ctx: Context, items: Sequence[Item]
     ) -> dict[int, Rejection]:
         site = await _site(conn, ctx.device.site_id)
-        rejected: dict[int, Rejection] = {}
-        for item in items:
-            try:
-                await self._one(conn, ctx, site, item)
-            except Rejection as exc:
-                rejected[item.index] = exc
-        return rejected
+
+        async def one(conn: psycopg.AsyncConnection, ctx: Context, item: Item) -> None:
+            await self._one(conn, ctx, site, item)
+
+        return await each_alone(conn, ctx, items, one)
 
     async def _one(
         self, conn: psycopg.AsyncConnection, ctx: Context, site: _Site, item: Item

@@ -8,10 +8,21 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-__all__ = ["Frame", "exit_after", "grab", "png_bytes", "tour_shot", "write_png"]
+__all__ = [
+    "Frame",
+    "exit_after",
+    "grab",
+    "png_bytes",
+    "run_walk",
+    "tour_report",
+    "tour_shot",
+    "write_png",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +101,34 @@ def tour_shot(path: Path, step: str, failed: list[str]) -> Path:
         )
         failed.append(step)
     return path
+
+
+async def run_walk(app: Any, walk: Callable[[], Awaitable[None]], queue: Any) -> None:
+    """A tour: run ``app`` in this asyncio loop with ``walk`` (the steps, which stop the
+    app at the end) started on its first frame; ``queue`` is closed afterwards."""
+    import asyncio
+
+    from kivy.clock import Clock
+
+    Clock.schedule_once(lambda _dt: asyncio.ensure_future(walk()), 0)
+    try:
+        await app.async_run(async_lib="asyncio")
+    finally:
+        await queue.close()
+
+
+def tour_report(written: list[Path], failed: list[str]) -> int:
+    """Print the PNGs a tour wrote; log the steps that failed. The exit status: 1 when
+    any step failed (a cut label included), else 0."""
+    import logging
+
+    for path in written:
+        print(path)
+    if failed:
+        logging.getLogger("tapin.tour").error(
+            "tour steps failed: %s", ", ".join(sorted(set(failed)))
+        )
+    return 1 if failed else 0
 
 
 def exit_after(app: object, seconds: float | None, screenshot: Path | None) -> None:

@@ -432,13 +432,13 @@ asyncio.run(main())
 """
 
 
-@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
-def test_one_fsync_per_event_one_by_one_and_one_per_group(tmp_path: Path) -> None:
+def wal_syncs(child: str, tmp_path: Path) -> dict[str, list[str]]:
+    """Run ``child`` under strace; the fsyncs of a WAL file in each of its marked phases."""
     key_hex = CENTRAL.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
     trace = tmp_path / "trace"
     strace = ["strace", "-f", "-y", "-e", "trace=fsync,fdatasync,write", "-o", str(trace)]
     done = subprocess.run(
-        [*strace, sys.executable, "-c", FSYNC_CHILD, str(tmp_path), key_hex],
+        [*strace, sys.executable, "-c", child, str(tmp_path), key_hex],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
@@ -454,6 +454,12 @@ def test_one_fsync_per_event_one_by_one_and_one_per_group(tmp_path: Path) -> Non
             phase = line.split("MARK ", 1)[1].split('"')[0]
         elif "sync(" in line and "-wal>" in line:
             phases.setdefault(phase, []).append(line)
+    return phases
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+def test_one_fsync_per_event_one_by_one_and_one_per_group(tmp_path: Path) -> None:
+    phases = wal_syncs(FSYNC_CHILD, tmp_path)
     # every event waits for its own fsync of the WAL ...
     assert len(phases["one-by-one"]) == 20, phases.get("one-by-one")
     # ... and a group shares one: the 8 of enqueue_many, and the asyncio queue's first
@@ -489,25 +495,6 @@ def test_taking_a_batch_does_not_wait_for_the_disk_but_the_next_event_does(
 ) -> None:
     """Marking a batch in flight is redone on open, so it commits without an fsync;
     the event enqueued next still waits for its own (and so makes the mark durable)."""
-    key_hex = CENTRAL.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
-    trace = tmp_path / "trace"
-    strace = ["strace", "-f", "-y", "-e", "trace=fsync,fdatasync,write", "-o", str(trace)]
-    done = subprocess.run(
-        [*strace, sys.executable, "-c", TAKE_CHILD, str(tmp_path), key_hex],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        timeout=120,
-    )
-    if done.returncode != 0 and b"ptrace" in done.stderr:
-        pytest.skip(f"strace cannot trace here: {done.stderr.decode()[-200:]}")
-    assert done.returncode == 0, done.stderr.decode()[-2000:]
-    phases: dict[str, list[str]] = {}
-    phase = ""
-    for line in trace.read_text().splitlines():
-        if "MARK " in line:
-            phase = line.split("MARK ", 1)[1].split('"')[0]
-        elif "sync(" in line and "-wal>" in line:
-            phases.setdefault(phase, []).append(line)
+    phases = wal_syncs(TAKE_CHILD, tmp_path)
     assert phases.get("take", []) == []
     assert len(phases["after"]) == 1, phases.get("after")
