@@ -47,7 +47,17 @@ def to_identify(screen: Any, app: Any) -> Any:
 
 
 async def book_picked(screen: Any, app: Any, desk: str, part: str) -> None:
-    tap(screen, app.root, f"Floor {desk[0]}")
+    booking = app.screen("desk_booking")
+    for _attempt in range(3):  # a loaded machine may swallow a tap on a toggle
+        tap(screen, app.root, f"Floor {desk[0]}")
+        for _ in range(10):
+            await asyncio.sleep(0.02)
+            screen.frames(1)
+            if booking.floor == int(desk[0]):
+                break
+        if booking.floor == int(desk[0]):
+            break
+    assert booking.floor == int(desk[0]), f"floor {desk[0]} not shown"
     tap(screen, app.root, part)
     await tap_listed(screen, app, f"{desk} · Free")
     tap(screen, app.root, f"Book {desk}: {part.lower()}")
