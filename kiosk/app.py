@@ -38,6 +38,7 @@ from kiosk.flow import SignInFlow
 from kiosk.staff import StaffController
 from kiosk.validate import first_name
 from tapin import i18n
+from tapin.device import watchdog
 from tapin.device.runtime import Runtime
 from tapin.device.snapshots import Invite
 from tapin.i18n import _, ngettext
@@ -164,8 +165,18 @@ class KioskApp(App):
         Window.clearcolor = (0, 0, 0, 1)
         Window.bind(on_touch_down=self._touched, on_key_down=self._touched)
         self.refresh()
-        self._events = [Clock.schedule_interval(self._tick, REFRESH_SECONDS)]
+        self._events = [
+            Clock.schedule_interval(self._tick, REFRESH_SECONDS),
+            Clock.schedule_interval(watchdog.ui_heartbeat(), watchdog.BEAT_SECONDS),
+        ]
+        Window.bind(on_flip=self._first_frame)
         return root
+
+    def _first_frame(self, *_: Any) -> None:
+        """systemd's ``READY=1``: the first frame is on the screen."""
+        Window.unbind(on_flip=self._first_frame)
+        watchdog.current().ready("kiosk: showing its lobby")
+        watchdog.stop_on_sigterm(self.stop)  # under systemd: a clean stop on SIGTERM
 
     def _placeholders(self) -> None:
         assert self.manager is not None
@@ -534,6 +545,9 @@ class KioskApp(App):
                 if offline
                 else ""
             )
+            if getattr(self.runtime.sync_status, "trouble", None) == "revoked":
+                # sync.agent.trouble_code: nothing queued here would ever be sent
+                self.banner.text = _("This kiosk was revoked on the server: nothing done here is sent. Please see reception.")  # noqa: E501  # fmt: skip
         name = self.current()
         if name == "done":
             self._update_done()
@@ -557,7 +571,9 @@ class KioskApp(App):
         task.add_done_callback(self.tasks.discard)
 
     def on_stop(self) -> None:
+        watchdog.current().stopping()
         Window.unbind(on_touch_down=self._touched, on_key_down=self._touched)
+        Window.unbind(on_flip=self._first_frame)
         if self.scanner is not None:
             self.scanner.stop()
         for event in self._events:

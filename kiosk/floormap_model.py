@@ -425,14 +425,14 @@ class Shapes:
             self.segment(layer, colour, point, corners[(i + 1) % len(corners)], width)
 
     def dot(self, layer: int, colour: str, centre: tuple[float, float], radius: float) -> None:
-        """A filled circle (16 sides)."""
+        """A filled circle (12 sides: round at a desk's size, 10 triangles)."""
         cx, cy = centre
         self.polygon(
             layer,
             colour,
             (
                 (cx + radius * math.cos(a), cy + radius * math.sin(a))
-                for a in (i * math.pi / 8 for i in range(16))
+                for a in (i * math.pi / 6 for i in range(12))
             ),
         )
 

@@ -62,12 +62,16 @@ def run_kiosk(
 ) -> int:
     """Run the kiosk until closed, or until ``exit_after`` seconds (then screenshot).
 
-    Without a display the kiosk renders offscreen. Returns the process exit code;
-    raises what opening the services raises."""
+    Without a display the kiosk renders offscreen. Returns the process exit code (0, or
+    the status a remote command asked for, after a clean stop); raises what opening the
+    services raises."""
     prepare_kivy(runtime.config.state_dir / "kivy", size, offscreen=not has_display())
 
     from kiosk.app import KioskApp
+    from tapin.device.agentrun import leave_status, stop_app_when_asked
     from tapin.ui.screenshot import exit_after as exit_after_seconds
+
+    leaving: list[Any] = []  # tapin.device.commands.ExitRequest: a restart, a decommission
 
     async def main() -> None:
         from tapin.device.services import DeviceServices
@@ -75,6 +79,7 @@ def run_kiosk(
         services = await DeviceServices.open(runtime.config, runtime)
         try:
             app = KioskApp(runtime, lobby_id, sink=services.sink, extras=default_extras(runtime))
+            services.on_exit(stop_app_when_asked(app, leaving))
             services.on_results(app.controller.on_results)
             sync_now = services.sync_now()
             if sync_now is not None:
@@ -85,4 +90,4 @@ def run_kiosk(
             await services.close()
 
     asyncio.run(main())
-    return 0
+    return leave_status(leaving) if leaving else 0

@@ -8,8 +8,8 @@ shown at once as pending and confirmed or undone by central:
   (:data:`sync.events.DESK_PARTS`, site-local; a part already begun starts now, rounded
   down to the minute), ``booked_by`` the person identified, ``private`` when asked;
   release is ``booking.end`` (ends now); check-in is ``desk.checkin``;
-* a room: ``booking.create`` for ``room:<id>`` from now, for 15/30/45/60 minutes and
-  never past the room's next busy interval (the panel's "book now",
+* a room (:mod:`kiosk.staff_rooms`): ``booking.create`` for ``room:<id>`` from now,
+  for 15/30/45/60 minutes and never past the room's next busy interval (the panel's "book now",
   :func:`tapin.rooms.book_now_choices`).
 
 Who someone is comes from the visible directory only (:class:`tapin.calendar.Directory`
@@ -30,17 +30,18 @@ import logging
 import unicodedata
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
+from kiosk.staff_rooms import FreeRoom, StaffRooms
 from sync.events import DESK_PARTS, STAFF_QR_PREFIX, BookingCreate, BookingEnd, DeskCheckin
 from tapin.calendar import day_bounds, site_day
 from tapin.device.staff_snapshots import DeskBooking, Floor, Placed
-from tapin.domain import Desk, Meeting, Person, Room
+from tapin.domain import Desk, Person
 from tapin.i18n import _
-from tapin.pending import ActionError, PendingActions
+from tapin.pending import ActionError
 
 if TYPE_CHECKING:
     from sync.queue import EventSink
@@ -64,17 +65,6 @@ DESK_STATES = ("free", "booked", "yours", "unavailable")
 MAX_BADGE = 64
 """Characters of a badge id (what the reader types, or what follows the QR prefix)."""
 MAX_RESULTS = 6
-SOON = timedelta(hours=1)
-""""Free for the next hour"."""
-
-
-@dataclass(frozen=True, slots=True)
-class FreeRoom:
-    room: Room
-    free_until: datetime | None
-    """When the room's next busy interval starts (``None``: free for the rest of the day)."""
-    choices: tuple[int, ...]
-    """Minutes "book now" offers (the panel's rule)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +106,7 @@ def _clean_badge(text: object) -> str | None:
     return kept
 
 
-class StaffController(PendingActions):
+class StaffController(StaffRooms):
     """The staff side of one lobby kiosk, over the runtime's memory."""
 
     def __init__(self, runtime: Runtime, sink: EventSink) -> None:
@@ -168,9 +158,6 @@ class StaffController(PendingActions):
         self.who = None
 
     # today's desks -----------------------------------------------------------------------
-
-    def now(self) -> datetime:
-        return self.clock().astimezone(UTC)
 
     def part_bounds(self, part: str) -> tuple[datetime, datetime] | None:
         """Today's ``part`` (UTC); begun: from now, rounded down to the minute; ``None``
@@ -414,92 +401,6 @@ class StaffController(PendingActions):
     def _unrelease(self, booking_id: str) -> None:
         self._tweaks.ended.pop(booking_id, None)
 
-    def _unbook_room(self, booking_id: str) -> None:
-        self._rooms.pop(booking_id, None)
-
-    # rooms -------------------------------------------------------------------------------
-
-    def _busy(self, room_id: str) -> list[tuple[datetime, datetime]]:
-        spans = list((self.runtime.availability or {}).get(room_id, ()))
-        spans += [(s, e) for r, s, e in self._rooms.values() if r == room_id]
-        return sorted(spans)
-
-    def room_state(self, room_id: str) -> str:
-        """``free`` or ``busy`` now (``unknown`` without free/busy for it)."""
-        if self.runtime.availability is None or room_id not in self.runtime.availability:
-            return "unknown"
-        now = self.now()
-        return "busy" if any(s <= now < e for s, e in self._busy(room_id)) else "free"
-
-    def room_states(self) -> dict[str, str]:
-        return {room.id: self.room_state(room.id) for room in self.runtime.site.rooms}
-
-    def book_choices(self, room_id: str) -> list[int]:
-        """The panel's "book now" minutes for ``room_id`` from now."""
-        from tapin.rooms import book_now_choices
-
-        now = self.now()
-        zone = self.runtime.site.timezone
-        _start, day_end = day_bounds(site_day(now, zone), zone)
-        meetings = [
-            Meeting(id=f"busy-{i}", room_id=room_id, start=s, end=e)
-            for i, (s, e) in enumerate(self._busy(room_id))
-        ]
-        return book_now_choices(meetings, now, day_end=day_end)
-
-    def free_rooms(
-        self,
-        *,
-        minutes: int = 0,
-        capacity: int = 0,
-        equipment: Iterable[str] = (),
-        floor: int | None = None,
-    ) -> list[FreeRoom]:
-        """Rooms free now (``minutes`` 60: for the next hour), seating at least
-        ``capacity``, with all of ``equipment``; by floor and name. Rooms without
-        free/busy are left out (the kiosk cannot say they are free)."""
-        wanted = set(equipment)
-        now = self.now()
-        found = []
-        for room in self.runtime.site.rooms:
-            if room.capacity < capacity or not wanted <= set(room.equipment):
-                continue
-            if floor is not None and room.floor != floor:
-                continue
-            if self.room_state(room.id) != "free":
-                continue
-            choices = self.book_choices(room.id)
-            if not choices or (minutes and max(choices) < minutes):
-                continue
-            upcoming = [s for s, _e in self._busy(room.id) if s > now]
-            found.append(FreeRoom(room, min(upcoming) if upcoming else None, tuple(choices)))
-        return sorted(found, key=lambda f: (f.room.floor, f.room.name.casefold()))
-
-    def equipment(self) -> list[str]:
-        """Every kind of equipment the site's rooms have (for the filters)."""
-        return sorted({e for r in self.runtime.site.rooms for e in r.equipment})
-
-    async def book_room(self, room_id: str, minutes: int) -> str:
-        """Book ``room_id`` from now for ``minutes`` (one of :meth:`book_choices`), for
-        the person identified when there is one. Returns the booking id. Raises
-        :class:`ActionError` when the room is not free that long or it cannot be saved."""
-        if minutes not in self.book_choices(room_id):
-            raise ActionError(_("The room is not free for that long"))
-        start = self.now().replace(second=0, microsecond=0)
-        end = start + timedelta(minutes=minutes)
-        booking_id = f"b-{uuid.uuid4()}"
-        self._rooms[booking_id] = (room_id, start, end)
-        who = self.who.id if self.who is not None else None
-        await self.send(
-            BookingCreate(booking_id=booking_id, booked_by=who),
-            f"room:{room_id}",
-            undo=lambda: self._unbook_room(booking_id),
-            starts_at=start,
-            ends_at=end,
-        )
-        log.info("room %s booked at the kiosk (%d min)", room_id, minutes)
-        return booking_id
-
     # people ------------------------------------------------------------------------------
 
     def desk_of(self, person_id: str) -> Desk | None:
@@ -537,7 +438,7 @@ class StaffController(PendingActions):
 
 def floor_dict(floor: Floor) -> dict[str, Any]:
     """A parsed floor plan as the floor map widget takes it (one element of the
-    contract's ``floors`` list; the image is left out)."""
+    contract's ``floors`` list, with ``image`` the PNG's bytes, or ``None``)."""
 
     def box(p: Placed) -> dict[str, Any]:
         return {"id": p.id, "x": p.x, "y": p.y, "w": p.w, "h": p.h, "rotation": p.rotation}
@@ -547,7 +448,7 @@ def floor_dict(floor: Floor) -> dict[str, Any]:
         "name": floor.name,
         "width": floor.width,
         "height": floor.height,
-        "image": None,
+        "image": floor.image,
         "outline": [list(point) for point in floor.outline],
         "desks": [box(d) for d in floor.desks],
         "rooms": [box(r) for r in floor.rooms],

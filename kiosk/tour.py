@@ -225,6 +225,23 @@ def _offline_banner(app: Any, tour: Tour) -> None:
     _offline(app, tour, waiting=3)
 
 
+def _revoked(app: Any, tour: Tour) -> None:
+    """Revoked at central: the banner says so (sign-ins are refused, see reception)."""
+    app.home()
+    app.runtime.sync_status = SimpleNamespace(
+        reachable=False, pending=0, inflight=0, last_contact=None, problem=None, trouble="revoked"
+    )
+
+
+def _signin_revoked(app: Any, tour: Tour) -> None:
+    """A visitor signing in at a revoked kiosk: refused, and sent to reception."""
+    from tapin.device.devicesync import revoked_words
+
+    _revoked(app, tour)
+    app.go("done")
+    app.screen("done").refused(revoked_words("kiosk"))
+
+
 def _admin_pin(app: Any, tour: Tour) -> None:
     app.runtime.sync_status = None
     app.go("admin_pin")
@@ -397,6 +414,8 @@ STEPS = [
     Step("signout-goodbye", _goodbye),
     Step("idle-prompt", _idle),
     Step("offline", _offline_banner),
+    Step("revoked", _revoked),
+    Step("signin-revoked", _signin_revoked),
     Step("admin-pin", _admin_pin),
     Step("evacuation", _evacuation),
 ]

@@ -118,6 +118,8 @@ class StateReason(enum.StrEnum):
     """Someone checked in at ``at``: the meeting stays booked."""
     NO_AUTO_RELEASE = "no_auto_release"
     """The room does not release meetings by itself."""
+    OUT_OF_USE = "out_of_use"
+    """The desk is out of use; ``reason`` is the admin's words (may be ``""``)."""
 
 
 class IssueCategory(enum.StrEnum):

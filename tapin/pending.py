@@ -138,6 +138,11 @@ def rejection_words(
             return _("Someone checked in at {time}; the meeting stays booked").format(time=at)
         if why == StateReason.NO_AUTO_RELEASE:
             return _("This room does not release meetings by itself")
+        if why == StateReason.OUT_OF_USE:
+            reason = str(detail.get("reason") or "")[:200]  # the admin's own words
+            if reason:
+                return _("This desk is out of use: {reason}").format(reason=reason)
+            return _("This desk is out of use")
         return _("The meeting changed meanwhile")
     if code == Code.NOT_FOUND:
         return _("The server no longer knows this meeting or booking")

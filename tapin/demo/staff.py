@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DemoDesks",
+    "demo_floor_image",
     "desks_snapshot",
     "floors_data",
     "floors_snapshot",
@@ -150,6 +151,89 @@ def floors_snapshot(site: Site) -> dict[str, Any]:
     if isinstance(floors, list):
         return {"site_id": site.id, "floors": floors}
     return _laid_out(site)
+
+
+def demo_floor_image(plan: Mapping[str, Any], per_unit: float = 2.0) -> bytes:
+    """A simple architect's plan of a floor (``floors`` snapshot shape) as a PNG: black
+    lines on white, ``per_unit`` pixels a floor unit: the outer walls with windows, a
+    wall round each room with a door, a stair and lift core and a kitchen counter where
+    nothing is placed. ``assets/demo/floors.json`` holds these (``image``); the floor
+    map draws them under the desks and rooms. Raises ``KeyError``/``ValueError`` for a
+    plan without ``width``/``height``."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    width, height = float(plan["width"]), float(plan["height"])
+    image = Image.new("L", (round(width * per_unit), round(height * per_unit)), 255)
+    draw = ImageDraw.Draw(image)
+
+    def px(x: float, y: float) -> tuple[float, float]:
+        return (x * per_unit, y * per_unit)
+
+    def line(a: tuple[float, float], b: tuple[float, float], w: float, ink: int = 20) -> None:
+        draw.line([px(*a), px(*b)], fill=ink, width=max(1, round(w * per_unit)))
+
+    outline = [tuple(p) for p in plan.get("outline") or []] or [
+        (0, 0), (width, 0), (width, height), (0, height)
+    ]  # fmt: skip
+    for n, a in enumerate(outline):
+        b = outline[(n + 1) % len(outline)]
+        line(a, b, 10)
+        # windows: pale breaks in the wall, every 120 units
+        length = ((b[0] - a[0]) ** 2 + (b[1] - a[1]) ** 2) ** 0.5
+        for k in range(1, int(length // 120)):
+            t0, t1 = (k * 120 - 35) / length, (k * 120 + 35) / length
+            p0 = (a[0] + (b[0] - a[0]) * t0, a[1] + (b[1] - a[1]) * t0)
+            p1 = (a[0] + (b[0] - a[0]) * t1, a[1] + (b[1] - a[1]) * t1)
+            line(p0, p1, 4, ink=170)
+    taken = [
+        (float(r["x"]), float(r["y"]), float(r["w"]), float(r["h"]))
+        for r in [*plan.get("rooms", []), *plan.get("desks", [])]
+    ]
+    for room in plan.get("rooms", []):
+        x, y, w, h = (float(room[k]) for k in ("x", "y", "w", "h"))
+        x0, y0, x1, y1 = x - 10, y - 10, x + w + 10, y + h + 10
+        door = min(60.0, w / 3)
+        line((x0, y0), (x1, y0), 5)
+        line((x1, y0), (x1, y1), 5)
+        line((x0, y1), (x0, y0), 5)
+        line((x0, y1), (x0 + 20, y1), 5)  # the door, in the wall towards the corridor
+        line((x0 + 20 + door, y1), (x1, y1), 5)
+        draw.arc([px(x0 + 20 - door, y1 - door), px(x0 + 20 + door, y1 + door)], 270, 360, fill=90)
+
+    def free(x: float, y: float, w: float, h: float) -> bool:
+        inside = x >= 0 and y >= 0 and x + w <= width and y + h <= height
+        return inside and all(
+            x + w + 20 < ox or ox + ow + 20 < x or y + h + 20 < oy or oy + oh + 20 < y
+            for ox, oy, ow, oh in taken
+        )
+
+    spots = [
+        (x, y) for y in range(40, int(height) - 150, 20) for x in range(40, int(width) - 220, 20)
+    ]
+    core = next(((x, y) for x, y in reversed(spots) if free(x, y, 200, 130)), None)
+    if core is not None:  # stairs (treads) and a lift (a box with a cross)
+        cx, cy = core
+        taken.append((cx, cy, 200, 130))
+        for k in range(0, 111, 10):
+            line((cx, cy + 10 + k), (cx + 100, cy + 10 + k), 1.5, ink=60)
+        line((cx, cy), (cx + 200, cy), 5)
+        line((cx + 200, cy), (cx + 200, cy + 130), 5)
+        line((cx + 200, cy + 130), (cx, cy + 130), 5)
+        line((cx, cy + 130), (cx, cy), 5)
+        line((cx + 120, cy + 20), (cx + 180, cy + 110), 2, ink=60)
+        line((cx + 180, cy + 20), (cx + 120, cy + 110), 2, ink=60)
+        line((cx + 120, cy + 20), (cx + 180, cy + 20), 2, ink=60)
+        line((cx + 120, cy + 110), (cx + 180, cy + 110), 2, ink=60)
+    kitchen = next(((x, y) for x, y in spots if free(x, y, 200, 100)), None)
+    if kitchen is not None:  # a counter along two sides
+        kx, ky = kitchen
+        line((kx, ky + 100), (kx, ky), 14, ink=120)
+        line((kx, ky), (kx + 200, ky), 14, ink=120)
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=True)
+    return out.getvalue()
 
 
 def _part(day: date, part: str, zone: ZoneInfo) -> tuple[datetime, datetime]:

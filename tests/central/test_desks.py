@@ -8,8 +8,9 @@ has desk ``d1`` on floor 1, and these tests add ``d2`` (alpha) and ``bd`` (beta)
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from central import run_retention
 from central.admin import forget_person
@@ -260,3 +261,89 @@ async def test_the_demo_seed_places_every_desk_and_room_and_books_some(world: Wo
     assert "p-farid" not in str(today) and "p-carla" not in str(today)
     again = await seed_demo(world.pool, now=NOW)  # idempotent
     assert again.desk_bookings == 5 and await world.count("bookings") == 5
+
+
+async def test_a_desk_out_of_use_is_refused_with_its_reason_and_the_others_booked(
+    world: World,
+) -> None:
+    from central.desk_state import set_in_use, set_out_of_use
+
+    await _more_desks(world)  # d3 is out of use (no reason given)
+    kiosk = await world.enroll(lobby="l1")
+    results = await world.send(
+        kiosk, _book(kiosk, "d3", "b-out", MORNING), _book(kiosk, "d2", "b-ok", MORNING)
+    )
+    assert [(r["outcome"], r.get("code")) for r in results] == [
+        ("rejected", "state"),
+        ("applied", None),
+    ]
+    assert results[0]["detail"] == {"why": "out_of_use", "reason": ""}
+    async with world.pool.connection() as conn:
+        state = await set_out_of_use(conn, "d2", "  Broken\tchair ", site_id="alpha")
+    to_come = 1 if MORNING[1] > datetime.now(UTC) else 0  # counted against the real clock
+    assert (state.out_of_use, state.reason, state.booked_today) == (True, "Broken chair", to_come)
+    [refused] = await world.send(kiosk, _book(kiosk, "d2", "b-later", AFTERNOON))
+    assert refused["code"] == "state"
+    assert refused["detail"] == {"why": "out_of_use", "reason": "Broken chair"}
+    assert "out of use: Broken chair" in refused["reason"]
+    assert await world.count("bookings", "id = 'b-ok'") == 1  # made before: it stays
+    async with world.pool.connection() as conn:
+        back = await set_in_use(conn, "d2")
+    assert (back.out_of_use, back.reason) == (False, "")
+    [booked] = await world.send(kiosk, _book(kiosk, "d2", "b-again", AFTERNOON))
+    assert booked["outcome"] == "applied"
+
+
+def test_desk_commands_set_out_of_use_in_use_and_neighbourhood(
+    pg_dsn: str, tmp_path: Any, capsys: Any
+) -> None:
+    import psycopg
+
+    from central.cli import main
+    from tapin.pending import rejection_words
+
+    assert main(["init-db", "--dsn", pg_dsn, "--key-file", str(tmp_path / "k.pem")]) == 0
+    assert main(["seed", "--demo", "--dsn", pg_dsn]) == 0
+    capsys.readouterr()
+
+    def run(*args: str) -> tuple[int, str, str]:
+        status = main(["desk", args[0], "--dsn", pg_dsn, *args[1:]])
+        out = capsys.readouterr()
+        return status, out.out, out.err
+
+    def row() -> tuple[Any, ...]:
+        with psycopg.connect(pg_dsn) as conn:
+            found = conn.execute(
+                "SELECT out_of_use, out_of_use_reason, neighbourhood FROM desks WHERE id = 'd-208'"
+            ).fetchone()
+            assert found is not None
+            return tuple(found)
+
+    status, out, _ = run("out-of-use", "d-208", "--reason", "Broken chair")
+    assert status == 0
+    assert out == "desk d-208 (2.08, nordlys-sthlm) is out of use: Broken chair\n"
+    assert row() == (True, "Broken chair", "Platform")
+    status, out, _ = run("neighbourhood", "d-208", "Sales")
+    assert status == 0 and out.endswith("its neighbourhood is Sales\n")
+    assert row() == (True, "Broken chair", "Sales")
+    status, out, _ = run("in-use", "d-208")
+    assert (status, out) == (0, "desk d-208 (2.08, nordlys-sthlm) is in use\n")
+    assert row() == (False, "", "Sales")
+    # refused in one line, nothing changed
+    for args, message in (
+        (("out-of-use", "d-nope"), "there is no desk 'd-nope'"),
+        (("in-use", "d-208", "--site", "elsewhere"), "there is no desk 'd-208' at site elsewhere"),
+        (("out-of-use", "d-208", "--reason", "x" * 201), "at most 200 characters"),
+        (("neighbourhood", "d-208", "bell\x07"), "printable text"),
+    ):
+        status, out, err = run(*args)
+        assert status == 1 and out == "", args
+        assert err.startswith("central: ") and err.count("\n") == 1 and message in err, err
+    assert row() == (False, "", "Sales")
+    # a kiosk words central's refusal in its own language, the reason as the admin wrote it
+    utc = ZoneInfo("UTC")
+    words = rejection_words("state", {"why": "out_of_use", "reason": "Broken chair"}, "desk:d", utc)
+    assert words == "This desk is out of use: Broken chair"
+    assert rejection_words("state", {"why": "out_of_use", "reason": ""}, "desk:d", utc) == (
+        "This desk is out of use"
+    )

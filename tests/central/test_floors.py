@@ -276,3 +276,42 @@ def test_svg_without_defusedxml_still_refuses_entities(monkeypatch: pytest.Monke
         parse_floor(BOMB.encode(), "bomb.svg")
     plan = parse_floor(SVG.encode(), "f.svg")
     assert [p.id for p in plan.places] == ["d-203", "d-204", "sol"]
+
+
+def test_an_image_comes_with_any_format_and_reaches_the_kiosks_snapshot(
+    demo: list[str], pg_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tapin.demo.staff import demo_floor_image
+    from tapin.device.staff_snapshots import parse_floors
+
+    csv_path = _write(tmp_path, "f2.csv", "desk,d-201,10,10,40,24\nroom,sol,100,100,80,60\n")
+    size = ["--width", "300", "--height", "200"]
+    png = demo_floor_image({"width": 300, "height": 200, "desks": [], "rooms": []})
+    picture = tmp_path / "plan.png"
+    picture.write_bytes(png)
+    assert main([*demo, *size, "--image", str(picture), csv_path]) == 0
+    capsys.readouterr()
+    with psycopg.connect(pg_dsn) as conn:
+        stored = conn.execute("SELECT image_png FROM floors WHERE floor = 2").fetchone()
+    assert stored is not None and bytes(stored[0]) == png
+
+    async def document() -> dict[str, Any]:
+        from central.floors import floors_document
+
+        async with await psycopg.AsyncConnection.connect(pg_dsn) as conn:
+            return await floors_document(conn, "nordlys-sthlm")
+
+    import asyncio
+
+    plans = parse_floors(asyncio.run(document()))  # as a kiosk reads it
+    floor_2 = plans.floor(2)
+    assert floor_2 is not None and floor_2.image == png
+    # not a PNG, or no such file: refused in one line, the floor as it was
+    (tmp_path / "plan.gif").write_bytes(b"GIF89a" + b"\0" * 20)
+    for image, message in (("plan.gif", "the image is not a PNG"), ("none.png", "cannot read")):
+        assert main([*demo, *size, "--image", str(tmp_path / image), csv_path]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+    with psycopg.connect(pg_dsn) as conn:
+        still = conn.execute("SELECT image_png FROM floors WHERE floor = 2").fetchone()
+    assert still is not None and bytes(still[0]) == png

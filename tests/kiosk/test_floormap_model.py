@@ -203,12 +203,12 @@ def test_shapes_flip_y_and_split_large_layers() -> None:
     xs = segment.meshes()[0][1][0::4]
     assert min(xs) == -1 and max(xs) == 11  # square ends fill an outline's corners
     many = fm.Shapes(flip=0)
-    for n in range(fm.MAX_VERTICES // 16 + 10):
+    for n in range(fm.MAX_VERTICES // 12 + 10):
         many.dot(1, "#000000", (n, 0), 1)
         many.polygon(0, "#111111", ((0, 0), (1, 0), (1, 1)))
     meshes = many.meshes()
     assert [m[0] for m in meshes] == ["#111111", "#000000", "#000000"]  # layer order
     assert all(len(v) // 4 <= fm.MAX_VERTICES for _, v, _ in meshes)
     assert all(max(i) < len(v) // 4 for _, v, i in meshes)
-    dots = fm.MAX_VERTICES // 16 + 10
-    assert sum(len(i) for _, _, i in meshes[1:]) == dots * 14 * 3  # 16 sides: 14 triangles
+    dots = fm.MAX_VERTICES // 12 + 10
+    assert sum(len(i) for _, _, i in meshes[1:]) == dots * 10 * 3  # 12 sides: 10 triangles

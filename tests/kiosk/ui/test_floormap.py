@@ -237,9 +237,9 @@ def test_labels_show_only_when_zoomed_in(screen: Any, floormap: Any) -> None:
 def test_panning_moves_the_drawing_without_rebuilding_it(screen: Any, floormap: Any) -> None:
     floormap.focus_on("d-booked", zoom=3)
     screen.frames(1)
-    desks = list(floormap._desks.children)
+    desks = list(floormap._scene.desks.children)
     drag(screen, (400, 240), (300, 160))
-    assert list(floormap._desks.children) == desks
+    assert list(floormap._scene.desks.children) == desks
 
 
 def test_the_map_draws_only_inside_itself_wherever_it_moves(screen: Any) -> None:
@@ -293,4 +293,124 @@ def test_legend_swatches_look_like_the_desks_on_the_map(screen: Any) -> None:
         assert near(frame.pixel(50 + 200 + 47, SIZE[1] - 30)[:3], PALETTE["ink"])  # outline
     finally:
         screen.window.remove_widget(row)
+        screen.frames(2)
+
+
+def png_with_bar(
+    width: int = 600, height: int = 360, bar: tuple[int, int, int, int] = (540, 20, 560, 340)
+) -> bytes:
+    """A white plan, one floor unit a pixel, with one black bar (a wall) where no desk or
+    room is."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (width, height), "white")
+    ImageDraw.Draw(image).rectangle(bar, fill="black")
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def wait_for_image(screen: Any, widget: Any) -> None:
+    import time
+
+    deadline = time.monotonic() + 10
+    while not widget.image_drawn and time.monotonic() < deadline:
+        screen.frames(1)
+    screen.frames(2)
+
+
+def test_the_floor_image_is_drawn_under_the_desks_in_the_maps_colours(
+    screen: Any, floormap: Any
+) -> None:
+    from kiosk.screens import floormap_image
+
+    floormap_image.forget()
+    assert near(colour_at(screen, floormap, 550, 180), PALETTE["card_bg"])  # no image yet
+    floormap.floor = {**plan(), "image": png_with_bar()}
+    wait_for_image(screen, floormap)
+    assert floormap.image_drawn
+    # the plan's black wall in the map's ink, its white in the floor's colour
+    assert near(colour_at(screen, floormap, 550, 180), floormap_image.INK)
+    assert near(colour_at(screen, floormap, 520, 180), PALETTE["card_bg"])
+    # desks and rooms are drawn over it, as before
+    assert near(colour_at(screen, floormap, 125, 224), PALETTE["free"])
+    # it pans and zooms with the floor
+    floormap.focus_on("d-off", zoom=3)
+    screen.frames(2)
+    assert near(colour_at(screen, floormap, 550, 180), floormap_image.INK)
+    assert near(colour_at(screen, floormap, 535, 180), PALETTE["card_bg"])
+    # the contract's own shape ({"png_b64"}) draws the same; a floor without one, none
+    import base64
+
+    encoded = {"png_b64": base64.b64encode(png_with_bar(bar=(500, 20, 520, 340))).decode()}
+    floormap.floor = {**plan(), "image": encoded}
+    wait_for_image(screen, floormap)
+    assert near(colour_at(screen, floormap, 510, 180), floormap_image.INK)
+    floormap.floor = plan()
+    screen.frames(2)
+    assert not floormap.image_drawn
+    assert near(colour_at(screen, floormap, 510, 180), PALETTE["card_bg"])
+
+
+def test_a_broken_floor_image_leaves_the_map_working_and_logs_one_warning(
+    screen: Any, floormap: Any, caplog: Any
+) -> None:
+    import logging
+    import time
+
+    from kiosk.screens import floormap_image
+
+    floormap_image.forget()
+    broken = b"\x89PNG\r\n\x1a\n" + b"not really a png" * 50
+    with caplog.at_level(logging.WARNING):
+        floormap.floor = {**plan(), "image": broken}
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and not caplog.records:
+            screen.frames(1)
+        floormap.floor = plan()
+        floormap.floor = {**plan(), "image": broken}  # shown again: not decoded again
+        screen.frames(3)
+    assert not floormap.image_drawn
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1
+    assert "image of floor 2 is not drawn" in warnings[0].getMessage()
+    assert near(colour_at(screen, floormap, 125, 224), PALETTE["free"])
+    assert near(colour_at(screen, floormap, 550, 180), PALETTE["card_bg"])
+    screen.tap(*on_screen(floormap, 245, 235))
+    assert floormap.picks == [("desk", "d-booked")]
+
+
+def test_the_map_has_a_frame_where_it_ends_even_zoomed_in(screen: Any, floormap: Any) -> None:
+    floormap.focus_on("d-booked", zoom=4)  # the floor runs past every edge
+    screen.frames(2)
+    frame = screen.grab()
+    edge = PALETTE["timeline_track"]
+    for x, y in ((400, SIZE[1] - 1), (400, 0), (0, 240), (SIZE[0] - 1, 240)):
+        assert near(frame.pixel(x, y)[:3], edge), (x, y)
+    assert not near(frame.pixel(400, 240)[:3], edge)
+
+
+def test_room_names_are_readable_on_the_whole_floor_of_a_kiosk_map(screen: Any) -> None:
+    import json
+
+    import assets
+    from kiosk.screens.floormap import FloorMap
+    from kiosk.screens.floormap_scene import room_label
+
+    floors = json.loads(assets.path("demo", "floors.json").read_text("utf-8"))["floors"]
+    widget = FloorMap(size_hint=(None, None), size=(700, 400), pos=(0, 0), unit=1.6)
+    screen.window.add_widget(widget)
+    try:
+        for plan_ in floors:  # the desk booking map's size on a 1280x800 kiosk
+            widget.floor = {**plan_, "image": None}
+            screen.frames(2)
+            assert widget.model is not None
+            assert widget.view == fm.fit(widget.model, 700, 400)
+            assert widget._scene.shown["rooms"], plan_["floor"]
+            smallest = min(room_label(r) for r in widget.model.rooms) * widget.view.scale
+            assert smallest >= 20, (plan_["floor"], smallest)  # pixels of a room's name
+    finally:
+        screen.window.remove_widget(widget)
         screen.frames(2)

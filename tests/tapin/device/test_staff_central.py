@@ -80,3 +80,44 @@ async def test_two_kiosks_book_one_desk_offline_one_wins_at_central(central: Any
     finally:
         await first_sync.close()
         await second_sync.close()
+
+
+async def test_a_desk_an_admin_takes_out_of_use_is_refused_in_words_then_shown_so(
+    central: Any,
+) -> None:
+    from tapin.pending import ActionError
+
+    desk = "d-208"  # free all day in the demo seed
+    _runtime, sync, staff = await _kiosk(central, "kiosk-c")
+    try:
+        assert staff.desk_states("day").get(desk) == "free"
+        assert staff.identify_badge("04A067F3C") is not None  # Greta
+        await staff.book_desk(desk, "day")  # queued: the kiosk has not reached central yet
+
+        # meanwhile an admin takes the desk out of use, with a reason
+        done = central.central("desk", "out-of-use", desk, "--reason", "Broken chair")
+        assert done.returncode == 0, done.stderr
+        assert f"desk {desk} (2.08, nordlys-sthlm) is out of use: Broken chair" in done.stdout
+
+        # the queued booking reaches central: refused, in words, and undone on the kiosk
+        assert await sync.agent.drain(force=True) == 1
+        refused = staff.rejected
+        assert refused is not None and "This desk is out of use: Broken chair" in refused.words
+        assert staff.desk_states("day", staff.who.id if staff.who else None)[desk] != "yours"
+        staff.acknowledge()
+
+        # the next desk_bookings snapshot shows it out of use: the kiosk does not offer it
+        assert await sync.agent.refresh(force=True)
+        assert staff.desk_states("day")[desk] == "unavailable"
+        with pytest.raises(ActionError, match="out of use"):
+            await staff.book_desk(desk, "day")
+
+        # back in use: bookable again, and central applies the booking
+        assert central.central("desk", "in-use", desk).returncode == 0
+        assert await sync.agent.refresh(force=True)
+        assert staff.desk_states("day")[desk] == "free"
+        await staff.book_desk(desk, "day")
+        assert await sync.agent.drain(force=True) == 1
+        assert staff.rejected is None
+    finally:
+        await sync.close()
