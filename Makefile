@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[central,kiosk,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[central,kiosk,dev,deploy]'
 	touch $(STAMP)
 
 ## run: the demo room panel (a window, or demo-panel.png without a display)
@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.presence
 	$(BIN)/python -m benchmarks.kiosk
 	$(BIN)/python -m benchmarks.kiosk_map
+	$(BIN)/python -m benchmarks.calendar_sync
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache demo-panel.png

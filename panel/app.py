@@ -23,10 +23,11 @@ from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 import assets
 from panel.context import PanelContext
 from panel.controller import PanelController
-from panel.notices import NoticeBoard
+from panel.notices import NoticeBoard, WithdrawnNotices
 from panel.screens.status import StatusScreen
 from panel.status_model import build_status_view
 from presence.interface import OccupancySource
+from tapin.device import watchdog
 from tapin.device.availability import is_offline_copy
 from tapin.device.runtime import Runtime
 from tapin.i18n import _
@@ -96,6 +97,8 @@ class PanelApp(App):
         self.care: Any = None
         self.notice_board = NoticeBoard()
         """How long each notice stands (see :class:`panel.notices.NoticeBoard`)."""
+        self.withdrawals = WithdrawnNotices()
+        """Bookings central withdrew (the calendar won) that the panel has told about."""
         self.tasks: set[asyncio.Future[Any]] = set()
         self._events: list[ClockEvent] = []
         self._refresh_trigger = Clock.create_trigger(self.refresh)
@@ -121,8 +124,10 @@ class PanelApp(App):
         self._events = [
             Clock.schedule_interval(self.refresh, REFRESH_SECONDS),
             Clock.schedule_interval(self._release_check, RELEASE_CHECK_SECONDS),
+            Clock.schedule_interval(watchdog.ui_heartbeat(), watchdog.BEAT_SECONDS),
         ]
         Window.bind(on_flip=self._start_screen_care)  # not needed to draw the first frame
+        Window.bind(on_flip=self._first_frame)
         return manager
 
     def use_occupancy(self, source: OccupancySource) -> None:
@@ -268,6 +273,11 @@ class PanelApp(App):
             return
         now = self.runtime.tick()
         self.room = self.runtime.room(self.room_id)  # the rooms snapshot may have arrived
+        zone, h24 = self.runtime.calendar.zone, self.runtime.h24
+        for words in self.withdrawals.news(self.runtime.withdrawn, now, zone, h24=h24):
+            confirmed = _("Booking confirmed")  # no longer true: the withdrawal replaces it
+            self.controller.notices = [n for n in self.controller.notices if n.text != confirmed]
+            self.controller.notify(words, error=True)  # stays until someone taps it away
         view = build_status_view(
             self.room,
             self.runtime.calendar,
@@ -294,9 +304,17 @@ class PanelApp(App):
             "pending": tuple(c.pending_kinds()),
         }
 
+    def _first_frame(self, *_: Any) -> None:
+        """systemd's ``READY=1``: the first frame is on the screen."""
+        Window.unbind(on_flip=self._first_frame)
+        watchdog.current().ready("panel: showing its room")
+        watchdog.stop_on_sigterm(self.stop)  # under systemd: a clean stop on SIGTERM
+
     def on_stop(self) -> None:
+        watchdog.current().stopping()
         self._unsubscribe()
         Window.unbind(on_flip=self._start_screen_care, on_touch_down=self._wake)
+        Window.unbind(on_flip=self._first_frame)
         for event in self._events:
             event.cancel()
         self._events = []

@@ -31,6 +31,7 @@ from tapin.ui.kivyenv import has_display, prepare_kivy
 
 if TYPE_CHECKING:
     from sync.queue import EventSink
+    from tapin.device.commands import ExitRequest
     from tapin.device.services import DeviceServices
 
 __all__ = ["STARTING_WAIT", "StartingSink", "run_panel"]
@@ -97,7 +98,10 @@ def run_panel(
 
     The device's services run in the same asyncio loop as Kivy (see the module
     docstring for when they open). Without a display the panel renders offscreen.
-    Returns the process exit code; raises what opening the services raises."""
+    Returns the process exit code: 0, or the status a remote command asked for
+    (:data:`tapin.device.commands.EXIT_RESTART`, ``EXIT_DECOMMISSIONED``) once the app
+    stopped, the services closed and the command's ``after_close`` ran; raises what
+    opening the services raises."""
     offscreen = not has_display()
     prepare_kivy(runtime.config.state_dir / "kivy", size, offscreen=offscreen)
 
@@ -108,8 +112,13 @@ def run_panel(
     app = PanelApp(runtime, room_id, sink=starting)
     app.services = None  # set once open (the benchmark reads it)
     exit_after_seconds(app, exit_after, screenshot)
-    asyncio.run(_main(app, runtime, starting, defer=runtime.calendar.loaded(room_id)))
-    return 0
+    leaving: list[ExitRequest] = []
+    asyncio.run(_main(app, runtime, starting, leaving, defer=runtime.calendar.loaded(room_id)))
+    if not leaving:
+        return 0
+    from tapin.device.agentrun import leave_status
+
+    return leave_status(leaving)
 
 
 def _service_modules(runtime: Runtime) -> list[str]:
@@ -121,7 +130,9 @@ def _service_modules(runtime: Runtime) -> list[str]:
     return names
 
 
-async def _open(app: Any, runtime: Runtime, starting: StartingSink) -> DeviceServices:
+async def _open(
+    app: Any, runtime: Runtime, starting: StartingSink, leaving: list[ExitRequest]
+) -> DeviceServices:
     """Open the services and connect the app to them. Raises what opening raises (the
     actions waiting in ``starting`` are then refused)."""
     try:
@@ -136,6 +147,9 @@ async def _open(app: Any, runtime: Runtime, starting: StartingSink) -> DeviceSer
     if services.sink is not None:
         app.controller.sink = services.sink
     starting.open(services.sink)
+    from tapin.device.agentrun import stop_app_when_asked
+
+    services.on_exit(stop_app_when_asked(app, leaving))
     services.on_results(app.controller.on_results)
     if services.presence is not None:
         app.use_occupancy(services.presence)
@@ -146,7 +160,14 @@ async def _open(app: Any, runtime: Runtime, starting: StartingSink) -> DeviceSer
     return services
 
 
-async def _main(app: Any, runtime: Runtime, starting: StartingSink, *, defer: bool) -> None:
+async def _main(
+    app: Any,
+    runtime: Runtime,
+    starting: StartingSink,
+    leaving: list[ExitRequest],
+    *,
+    defer: bool,
+) -> None:
     from kivy.core.window import Window
 
     first_frame = asyncio.Event()
@@ -157,7 +178,7 @@ async def _main(app: Any, runtime: Runtime, starting: StartingSink, *, defer: bo
 
     async def open_after_first_frame() -> DeviceServices:
         await first_frame.wait()
-        return await _open(app, runtime, starting)
+        return await _open(app, runtime, starting, leaving)
 
     opening: asyncio.Future[DeviceServices]
     if defer:
@@ -165,7 +186,7 @@ async def _main(app: Any, runtime: Runtime, starting: StartingSink, *, defer: bo
         opening = asyncio.ensure_future(open_after_first_frame())
     else:
         opening = asyncio.get_running_loop().create_future()
-        opening.set_result(await _open(app, runtime, starting))
+        opening.set_result(await _open(app, runtime, starting, leaving))
 
     def failed(task: asyncio.Future[DeviceServices]) -> None:
         if not task.cancelled() and task.exception() is not None:

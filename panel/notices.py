@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sync.events import EventType
 from tapin import timefmt
+from tapin.device.snapshots import Withdrawn
 from tapin.i18n import _, ngettext
 from tapin.pending import Lasts, Notice, Rejected
 
@@ -22,9 +23,11 @@ __all__ = [
     "NoticeBoard",
     "NoticeLine",
     "RejectionView",
+    "WithdrawnNotices",
     "connection_banner",
     "notice_lines",
     "rejection_view",
+    "withdrawn_words",
 ]
 
 _REJECTED_TITLES: dict[str, str] = {
@@ -75,6 +78,8 @@ def connection_banner(sync_status: Any, zone: ZoneInfo, *, h24: bool = True) -> 
     problem = getattr(sync_status, "problem", None)
     if problem:
         return str(problem)
+    if getattr(sync_status, "trouble", None) == "revoked":  # sync.agent.trouble_code
+        return _("This panel was revoked on the server: nothing done here is sent. Call IT.")
     if getattr(sync_status, "reachable", None) is not False:
         return ""
     waiting = int(getattr(sync_status, "pending", 0)) + int(getattr(sync_status, "inflight", 0))
@@ -83,7 +88,8 @@ def connection_banner(sync_status: Any, zone: ZoneInfo, *, h24: bool = True) -> 
         if waiting
         else _("nothing waiting")
     )
-    last = getattr(sync_status, "last_contact", None)
+    # the last successful exchange (sync.agent.SyncStatus.last_success), else any answer
+    last = getattr(sync_status, "last_success", None) or getattr(sync_status, "last_contact", None)
     since = ""
     if last:
         try:
@@ -169,3 +175,32 @@ def rejection_view(rejected: Rejected | None) -> RejectionView | None:
     title = _(_REJECTED_TITLES.get(rejected.kind, "Not done"))
     booking = rejected.kind == EventType.BOOKING_CREATE
     return RejectionView(title, rejected.words, booking, rejected.at)
+
+
+def withdrawn_words(withdrawn: Withdrawn, zone: ZoneInfo, *, h24: bool = True) -> str:
+    """What the panel says about a booking central withdrew, in the panel's language."""
+    start = timefmt.clock(withdrawn.start, zone, h24=h24)
+    end = timefmt.clock(withdrawn.end, zone, h24=h24)
+    if withdrawn.reason == "calendar_conflict":
+        text = _("Your booking {start}–{end} was withdrawn: the room was booked in the calendar at the same time")  # noqa: E501  # fmt: skip
+    else:  # a reason this version does not know
+        text = _("Your booking {start}–{end} was withdrawn by the server")
+    return text.format(start=start, end=end)
+
+
+class WithdrawnNotices:
+    """Which withdrawn bookings the panel has told about: each is said once (for as long
+    as this process runs), and only while the booking has not ended yet."""
+
+    def __init__(self) -> None:
+        self._told: set[str] = set()
+
+    def news(
+        self, withdrawn: Sequence[Withdrawn], now: datetime, zone: ZoneInfo, *, h24: bool = True
+    ) -> list[str]:
+        """The words for the bookings of ``withdrawn`` not told about before."""
+        fresh = [w for w in withdrawn if w.booking_id not in self._told and w.end > now]
+        self._told = {w.booking_id for w in withdrawn} & (
+            self._told | {w.booking_id for w in fresh}
+        )
+        return [withdrawn_words(w, zone, h24=h24) for w in fresh]

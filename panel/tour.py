@@ -161,6 +161,17 @@ def _notices_stacked(app: Any, clock: TourClock, base: datetime) -> None:
     app.controller.notify(_("Could not save this action here; please try again"), error=True)
 
 
+def _revoked(app: Any, clock: TourClock, base: datetime) -> None:
+    """Revoked at central: said where "Offline" shows, and a Book now just refused."""
+    from tapin.device.devicesync import revoked_words
+
+    app.controller.acknowledge()
+    app.runtime.sync_status = SimpleNamespace(
+        reachable=False, pending=0, inflight=0, last_contact=None, problem=None, trouble="revoked"
+    )
+    app.controller.notify(revoked_words("panel"), error=True)
+
+
 def _full_colour(app: Any, clock: TourClock, base: datetime) -> Any:
     from presence.interface import OccupancyReading
 
@@ -278,6 +289,7 @@ STEPS = [
     Step("keep-offer", _keep_offer),
     Step("offline", _offline),
     Step("notices-stacked", _notices_stacked),
+    Step("revoked", _revoked),
     Step("full-colour", _full_colour),
     Step("full-colour-soon", _full_colour_soon),
     Step("all-day", _all_day),

@@ -32,7 +32,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,14 @@ from sync.client import CentralClient, CentralError, NotAuthorised, Refused, Ser
 from sync.files import write_private
 from sync.queue import AsyncSealedQueue, Batch
 
-__all__ = ["STATUS_FILE", "SnapshotHandler", "SyncAgent", "SyncStatus", "read_status"]
+__all__ = [
+    "STATUS_FILE",
+    "SnapshotHandler",
+    "SyncAgent",
+    "SyncStatus",
+    "read_status",
+    "trouble_code",
+]
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +66,45 @@ class SyncStatus:
     reachable: bool | None = None
     last_contact: str | None = None
     last_sync: str | None = None
-    """When the queue was last drained to empty, or snapshots last refreshed."""
+    """When an upload last drained the queue to empty, or snapshots were last refreshed."""
+    last_success: str | None = None
+    """When central last answered an exchange successfully (``tapin status``'s "last
+    sync"): an upload, a snapshot refresh."""
     last_error: str | None = None
+    last_error_at: str | None = None
+    """When the last failure happened (kept after a success, unlike ``last_error``)."""
+    trouble: str | None = None
+    """What is wrong since the last failure (:func:`trouble_code`), ``None`` after a
+    success: ``unreachable``, ``certificate``, ``revoked``, ``not_authorised``,
+    ``refused`` or ``server_trouble``."""
     pending: int = 0
     inflight: int = 0
     rejected: int = 0
     quarantined: int = 0
     applied_total: int = 0
     next_attempt_in: float = 0.0
+    next_attempt_at: str | None = None
+    """When the next try is due while backing off (``None``: not backing off)."""
     clock_offset_seconds: float | None = None
     updated_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+
+_CERTIFICATE_WORDS = ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed", "SSLCertVerif")
+
+
+def trouble_code(error: Exception) -> str:
+    """What a failed exchange says about the device's link to central, as a short code
+    (see :attr:`SyncStatus.trouble`). Never raises."""
+    if isinstance(error, NotAuthorised):
+        return "revoked" if "revoked" in str(error) else "not_authorised"
+    if isinstance(error, Refused):
+        return "refused"
+    if isinstance(error, ServerTrouble):
+        return "server_trouble"
+    text = str(error)
+    if any(word in text for word in _CERTIFICATE_WORDS):
+        return "certificate"
+    return "unreachable"
 
 
 def read_status(state_dir: Path) -> SyncStatus | None:
@@ -109,6 +145,7 @@ class SyncAgent:
         self.batch_size = batch_size
         self.backoff = backoff or Backoff()
         self.status = SyncStatus(device_id=device_id)
+        self._carried_over = False
         self._etags: dict[str, str | None] = {}
         self._not_before = 0.0
         self._reduced_batch: int | None = None
@@ -134,10 +171,15 @@ class SyncAgent:
             wait = max(wait, self.backoff.ceiling)
         self._not_before = time.monotonic() + wait
         self.status.next_attempt_in = round(wait, 1)
+        self.status.next_attempt_at = (datetime.now(UTC) + timedelta(seconds=wait)).isoformat()
         self.status.last_error = str(error)[:300]
+        self.status.last_error_at = self._now()
+        self.status.trouble = trouble_code(error)
         if not isinstance(error, Refused) and not reached:
             self.status.reachable = False
-        log.warning("sync: %s; next try in %.1f s", type(error).__name__, wait)
+        log.warning(  # the cause, as a technician needs it (central's words, bounded)
+            "sync failed: %s: %s; next try in %.1f s", type(error).__name__, str(error)[:200], wait
+        )
 
     def _contact(self) -> None:
         """Central answered (in the contract's shape)."""
@@ -150,8 +192,11 @@ class SyncAgent:
         self.backoff.succeeded()
         self._not_before = 0.0
         self._contact()
+        self.status.last_success = self.status.last_contact
         self.status.next_attempt_in = 0.0
+        self.status.next_attempt_at = None
         self.status.last_error = None
+        self.status.trouble = None
 
     async def _release(self) -> None:
         """Put the batch in flight back to pending, even while being cancelled."""
@@ -170,6 +215,7 @@ class SyncAgent:
         if not force and not self.ready():
             return 0
         settled = 0
+        answered_before = self.status.last_success
         ahead: asyncio.Future[Batch] | None = None
         writing: asyncio.Future[int] | None = None
         try:
@@ -204,7 +250,8 @@ class SyncAgent:
                 writing = asyncio.ensure_future(self._settle(batch, results))
                 batch = following
             else:  # no break: the queue has nothing pending
-                self.status.last_sync = self._now()
+                if self.status.last_success != answered_before:  # central took an upload
+                    self.status.last_sync = self._now()
                 self._reduced_batch = None
             if writing is not None:
                 settled += await writing
@@ -232,6 +279,15 @@ class SyncAgent:
         summary = await self.queue.settle(results, batch=batch)
         self._tell_settled(results)
         self.status.applied_total += summary.deleted
+        if summary.rejected or summary.quarantined:  # counts and codes: reasons may name people
+            codes = sorted({str(r.get("code")) for r in results if r.get("outcome") == "rejected"})
+            log.warning(
+                "sync: central refused %d event(s), %d quarantined (%s); "
+                "see 'tapin queue --state rejected'",
+                summary.rejected,
+                summary.quarantined,
+                ", ".join(c for c in codes if c != "None")[:200] or "no code",
+            )
         return summary.deleted + summary.rejected + summary.quarantined
 
     async def _incomplete(self, batch: Batch, results: Sequence[Mapping[str, Any]]) -> int:
@@ -345,7 +401,20 @@ class SyncAgent:
             return False
         return True
 
+    async def _carry_over(self) -> None:
+        """Once: the times of the last success before a restart, from ``status.json``
+        (read in a worker thread), so "last sync" stays true across restarts."""
+        self._carried_over = True
+        before = await asyncio.to_thread(read_status, self.state_dir)
+        if before is None or before.device_id != self.status.device_id:
+            return
+        for name in ("last_success", "last_sync", "last_contact"):
+            if getattr(self.status, name) is None:
+                setattr(self.status, name, getattr(before, name))
+
     async def _write_counts(self) -> None:
+        if not self._carried_over:
+            await self._carry_over()
         counts = await self.queue.counts()
         self.status.pending = counts.pending
         self.status.inflight = counts.inflight

@@ -342,10 +342,37 @@ class CentralClient:
             raise ServerTrouble("central's commands answer is not a list")
         return [c for c in items if isinstance(c, dict) and _command_id(c.get("id"))]
 
-    async def ack_command(self, command_id: str | int) -> None:
+    async def ack_command(
+        self, command_id: str | int, result: str | None = None, detail: str | None = None
+    ) -> None:
+        """Acknowledge a command; with ``result`` (``done``/``refused``) and ``detail``
+        (why, at most 300 chars) in the body (no body: done, as central always took)."""
         # one path segment whatever the id holds: "../events" must not become a path
         segment = quote(str(command_id), safe="")
-        await self._request("POST", f"/v1/commands/{segment}/ack")
+        body = None if result is None else {"result": result, "detail": (detail or None)}
+        if body is not None and detail:
+            body["detail"] = detail[:300]
+        await self._request("POST", f"/v1/commands/{segment}/ack", json=body)
+
+    async def heartbeat(self, facts: Mapping[str, Any]) -> None:
+        """``PUT /v1/heartbeat``: the device's health facts (:mod:`tapin.device.health`)."""
+        await self._request("PUT", "/v1/heartbeat", json=dict(facts))
+
+    async def rotate(self, body: Mapping[str, str]) -> str:
+        """``POST /v1/rotate``: the new token (not in force until :meth:`rotate_confirm`)."""
+        data = self._json(await self._request("POST", "/v1/rotate", json=dict(body)))
+        token = data.get("token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not 0 < len(token) <= 200:
+            raise ServerTrouble("central's rotation answer has no token")
+        return token
+
+    async def rotate_confirm(self, signature: str) -> None:
+        """``POST /v1/rotate/confirm``: the new key and token in force at central."""
+        await self._request("POST", "/v1/rotate/confirm", json={"signature": signature})
+
+    def use_token(self, token: str) -> None:
+        """Send ``token`` from now on (after a key rotation)."""
+        self._http.headers["Authorization"] = f"Bearer {token}"
 
 
 def _command_id(value: object) -> bool:

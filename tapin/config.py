@@ -71,6 +71,7 @@ __all__ = [
     "ConfigError",
     "PresenceSettings",
     "ScreenSettings",
+    "check_central_url",
     "load_config",
 ]
 
@@ -165,14 +166,41 @@ def _zone(value: Any) -> ZoneInfo:
         ) from None
 
 
-def _url(value: Any) -> str:
-    text = _text(value)
-    parts = urlsplit(text)
-    if parts.scheme != "https" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
-        raise ValueError(f"must be an https:// URL (TLS is required), got {text!r}")
-    if not parts.hostname:
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+def check_central_url(text: str) -> str:
+    """Central's URL as devices accept it (``[central] url`` and ``tapin enroll``):
+    ``https://``, or ``http://`` to this machine only (a TLS proxy in front, or trying
+    Tapin out). Returns it without a trailing slash.
+
+    Raises ``ValueError`` naming the URL and what is wrong."""
+    parts = urlsplit(text.strip())
+    if "://" not in text:
+        raise ValueError(f"{text!r} has no scheme; write it as https://{text.strip()}")
+    try:
+        host = parts.hostname
+    except ValueError:
+        host = None
+    if parts.scheme not in ("https", "http"):
+        raise ValueError(f"{text!r}: unknown scheme {parts.scheme!r}; use https://")
+    if not host:
         raise ValueError(f"must be a URL with a host name, got {text!r}")
-    return text.rstrip("/")
+    if parts.scheme != "https" and host not in _LOOPBACK:
+        raise ValueError(f"must be an https:// URL (TLS is required), got {text!r}")
+    return text.strip().rstrip("/")
+
+
+def _url(value: Any) -> str:
+    return check_central_url(_text(value))
+
+
+def _is_file(path: Path) -> bool:
+    """``path`` exists and is not a directory (unreadable parents: not known, so no)."""
+    try:
+        return path.exists() and not path.is_dir()
+    except OSError:
+        return False
 
 
 def _path(value: Any) -> Path:
@@ -295,6 +323,11 @@ def _build(values: Mapping[str, Any], source: str, defaults: Mapping[str, Any]) 
         raise ConfigError(source, "device.room", "is required when device.role is 'panel'")
     if role == "kiosk" and "device.lobby" not in merged:
         raise ConfigError(source, "device.lobby", "is required when device.role is 'kiosk'")
+    state_dir = merged["paths.state_dir"]
+    if _is_file(state_dir):
+        raise ConfigError(
+            source, "paths.state_dir", f"{state_dir} is a file; name a directory (or remove it)"
+        )
     ca_file = merged.get("central.ca_file")
     if ca_file is not None and not ca_file.is_file():
         raise ConfigError(source, "central.ca_file", f"no such file: {ca_file}")

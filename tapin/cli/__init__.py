@@ -142,14 +142,27 @@ COMMANDS: tuple[Command, ...] = (
         "enroll this device with central using a one-time code",
         "tapin.cli.sync:enroll",
         (
-            arg("--server", required=True, metavar="URL", help="central's https URL"),
-            arg("--code", required=True, help="the one-time enrollment code"),
-            arg("--ca", type=Path, metavar="FILE", help="the organisation's CA certificate (PEM)"),
+            arg("code_arg", nargs="?", metavar="CODE", help="the one-time enrollment code"),
+            arg(
+                "--server",
+                metavar="URL",
+                help="central's https URL (default: [central] url of the configuration)",
+            ),
+            arg("--code", help="the one-time enrollment code (or give it as CODE)"),
+            arg(
+                "--ca",
+                type=Path,
+                metavar="FILE",
+                help="the organisation's CA certificate (PEM), copied into the device's "
+                "credentials (default: [central] ca_file)",
+            ),
             arg("--force", action="store_true", help="replace an existing enrollment"),
             CONFIG,
             STATE_DIR,
         ),
-        description="Create this device's key pair and enroll it with central.",
+        description="Create this device's key pair and enroll it with central. Everything "
+        "local is checked first, a code for another room or lobby than the configuration's is "
+        "refused naming both, and a failed attempt can be repeated with the same code.",
     ),
     Command(
         "agent",
@@ -172,7 +185,27 @@ COMMANDS: tuple[Command, ...] = (
         "device id, central reachability, last sync, queue counts",
         "tapin.cli.sync:status",
         (JSON, CONFIG, STATE_DIR),
-        description="Show this device's sync status.",
+        description="Show this device's sync status: central reachable, revoked or in "
+        "the wrong room, the last successful sync, the next retry, the clock offset, the "
+        "queue. Exit 0 healthy, 1 unhealthy, 2 not enrolled or a bad configuration.",
+    ),
+    Command(
+        "doctor",
+        "check this device: clock, central, TLS, enrollment, disk, queue, hardware",
+        "tapin.cli.doctor:doctor",
+        (
+            CONFIG,
+            JSON,
+            arg(
+                "--root",
+                type=Path,
+                metavar="DIR",
+                help="read /sys and /run under DIR instead of / (a mounted image, tests)",
+            ),
+        ),
+        description="Check everything a device needs and say in plain words what to fix "
+        "(ok, WARN, FAIL per check). Exit 0 healthy (warnings allowed), 1 unhealthy (a "
+        "check failed), 2 a bad command line. See docs/operations.md.",
     ),
     Command(
         "queue",
@@ -254,10 +287,38 @@ def build_parser() -> argparse.ArgumentParser:
             )
         _add(sub, command, leaf)
 
+    from central.cli import ServeHooks
     from central.cli import add_parser as add_central_parser
 
-    add_central_parser(top)
+    add_central_parser(
+        top,
+        ServeHooks(
+            log_config=_central_log_config,
+            wrap_server=_notifying_server,
+            wrap_supervisor=_notifying_supervisor,
+        ),
+    )
     return parser
+
+
+# ``tapin central serve``'s process plumbing (central imports none of tapin): the house
+# log lines, systemd's READY/WATCHDOG/STOPPING. Imported when serve starts, not before.
+def _central_log_config() -> dict[str, Any]:
+    from tapin.logs import uvicorn_log_config
+
+    return uvicorn_log_config()
+
+
+def _notifying_server(base: type) -> type:
+    from tapin.device.watchdog import notifying_server
+
+    return notifying_server(base)
+
+
+def _notifying_supervisor(base: type) -> type:
+    from tapin.device.watchdog import notifying_supervisor
+
+    return notifying_supervisor(base)
 
 
 def _runner(args: argparse.Namespace) -> Callable[[argparse.Namespace], Any]:
@@ -295,11 +356,23 @@ def _error(exc: BaseException) -> tuple[int, str] | None:
             "the reference central server is not installed here; install it with "
             "pip install 'tapin[central]'"
         )
-    from sync.client import Refused
+    import ssl
 
+    from sync.client import Refused, Unreachable
+
+    text = str(exc)
+    if isinstance(exc, Unreachable) and "CERTIFICATE_VERIFY_FAILED" in text:
+        reason = text.rpartition("certificate verify failed:")[2].split("(_ssl")[0].strip(" )")
+        return EXIT_USAGE, (
+            f"certificate problem, not the network: central's certificate is not trusted "
+            f"({reason or 'verify failed'}); check the CA given with --ca (or the trusted CA "
+            "file) and the server's certificate and host name"
+        )
+    if isinstance(exc, ssl.SSLError):  # a CA file that is not PEM, met before any request
+        return EXIT_USAGE, f"certificate problem: a CA file cannot be loaded ({exc.reason})"
     for kinds, status in exit_codes():
         if isinstance(exc, kinds):
-            return status, ("enrollment refused: " if isinstance(exc, Refused) else "") + str(exc)
+            return status, ("enrollment refused: " if isinstance(exc, Refused) else "") + text
     return None
 
 

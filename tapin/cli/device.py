@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 import json
 import os
+import sys
 from pathlib import Path
 
 from tapin.cli import UsageError
@@ -22,13 +23,31 @@ def _default_demo_state() -> Path:
     return Path(base) / "tapin-demo"
 
 
+def _demo_state(name: str = "tapin-demo") -> Path:
+    """A demo state directory of this process's own: another running demo keeps its
+    own (:mod:`tapin.demo.instance`). Raises :class:`UsageError` when none is free."""
+    from tapin.demo.instance import DemoBusy, claim_demo_state
+
+    base = _default_demo_state().with_name(name)
+    try:
+        folder = claim_demo_state(base)
+    except DemoBusy as exc:
+        raise UsageError(str(exc)) from None
+    if folder != base:
+        print(
+            f"tapin: another demo is running with {base}; this one keeps its state in {folder}",
+            file=sys.stderr,
+        )
+    return folder
+
+
 def load(args: argparse.Namespace, *, demo: bool) -> Config:
     """The configuration for this run. Demo mode needs no file."""
     from tapin.demo.runtime import demo_config, demo_defaults
 
     path: Path | None = args.config
     if demo:
-        defaults = demo_defaults(_default_demo_state())
+        defaults = demo_defaults(_demo_state())
         if path is None:
             if not DEFAULT_PATH.exists():
                 return demo_config(defaults["paths.state_dir"])
@@ -88,7 +107,7 @@ def kiosk(args: argparse.Namespace) -> int:
     if args.demo:
         from tapin.demo.runtime import demo_config, demo_defaults
 
-        state = _default_demo_state().with_name("tapin-demo-kiosk")
+        state = _demo_state("tapin-demo-kiosk")
         path: Path | None = args.config
         if path is None and DEFAULT_PATH.exists():
             path = DEFAULT_PATH

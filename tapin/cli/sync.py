@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
+import logging
 from pathlib import Path
 from typing import Any
 
 from tapin.cli import UsageError
-from tapin.config import DEFAULT_PATH, Config, load_config
+from tapin.config import DEFAULT_PATH, Config, check_central_url, load_config
 
 __all__ = ["agent", "enroll", "queue", "status"]
 
@@ -32,47 +32,140 @@ def _state_dir(args: argparse.Namespace) -> Path:
 
 # enroll ------------------------------------------------------------------------------
 
+log = logging.getLogger(__name__)
+
+
+def _enroll_config(args: argparse.Namespace) -> Config | None:
+    """The configuration ``tapin enroll`` checks the code against: ``--config``, else the
+    default file when there is one (a bare ``--state-dir`` enrollment has none)."""
+    if args.config is not None:
+        return load_config(args.config)
+    if DEFAULT_PATH.exists() and not getattr(args, "state_dir", None):
+        return load_config(DEFAULT_PATH)
+    return None
+
+
+def _enroll_settings(args: argparse.Namespace) -> tuple[Config | None, Path, str, str]:
+    """``(config, state dir, server URL, code)``. Raises :class:`UsageError`."""
+    config = _enroll_config(args)
+    if args.state_dir:
+        state_dir = Path(args.state_dir)
+    elif config is not None:
+        state_dir = config.state_dir
+    else:
+        raise UsageError(f"no {DEFAULT_PATH}: pass --config FILE or --state-dir DIR")
+    server = args.server or (config.central_url if config is not None else None)
+    if not server:
+        where = config.source if config is not None else "the configuration"
+        raise UsageError(f"no central URL: pass --server URL or set [central] url in {where}")
+    try:
+        server = check_central_url(server)
+    except ValueError as exc:
+        raise UsageError(f"--server: {exc}") from None
+    codes = [c for c in (args.code, getattr(args, "code_arg", None)) if c]
+    if not codes:
+        raise UsageError("no enrollment code: give it as 'tapin enroll CODE' (or --code CODE)")
+    if len(set(codes)) > 1:
+        raise UsageError("two different enrollment codes given; give one")
+    return config, state_dir, server, codes[0]
+
+
+def _expected_scope(config: Config | None) -> tuple[str, str] | None:
+    if config is None:
+        return None
+    if config.role == "kiosk" and config.lobby:
+        return "lobby", config.lobby
+    if config.room:
+        return "room", config.room
+    return None
+
+
+def _describe(scope: tuple[str, str]) -> str:
+    return f"{'lobby' if scope[0] == 'lobby' else 'room'} {scope[1]}"
+
 
 async def enroll(args: argparse.Namespace) -> int:
-    from sync.client import CentralClient
+    """``tapin enroll [CODE]``: everything local is checked and prepared before central
+    is asked (state dir, credentials folder, key written, CA read); then central
+    reserves the code for this key, the identity is stored, and the device confirms.
+
+    Raises :class:`UsageError` / :class:`sync.identity.IdentityError` for what a
+    technician can fix, :class:`sync.client.Refused` when central refuses the code and
+    :class:`sync.client.CentralError` when central cannot be reached."""
+    from sync.client import CentralError
     from sync.identity import (
         DeviceIdentity,
         IdentityError,
         load_identity,
-        new_signing_key,
+        pending_key,
+        prepare_credentials,
+        read_ca,
         save_identity,
     )
+    from tapin.cli.enrolling import EnrollClient
 
-    state_dir = _state_dir(args)
+    config, state_dir, server, code = _enroll_settings(args)
+    expect = _expected_scope(config)
+    ca_path: Path | None = args.ca or (config.ca_file if config is not None else None)
+    ca_pem = read_ca(ca_path) if ca_path is not None else None
+    prepare_credentials(state_dir)
     try:
         existing = load_identity(state_dir)
     except IdentityError:
         existing = None
     if existing is not None and not args.force:
         raise UsageError(f"already enrolled as {existing.device_id}; pass --force to enroll again")
-    ca = str(args.ca) if args.ca else None
-    if args.ca and not args.ca.is_file():
-        raise UsageError(f"--ca: no such file: {args.ca}")
-    key = new_signing_key()
-    async with CentralClient(args.server, ca_file=ca, timeout=20) as client:
-        answer = await client.enroll(args.code, key)  # Refused: exit 2; CentralError: 3
-    raw_scope = answer.get("scope")
-    scope: dict[str, Any] = raw_scope if isinstance(raw_scope, dict) else {}
-    identity = DeviceIdentity(
-        device_id=answer["device_id"],
-        token=answer["token"],
-        site_id=answer["site_id"],
-        scope_kind=str(scope.get("kind", "")),
-        scope_id=str(scope.get("id", "")),
-        central_url=args.server.rstrip("/"),
-        central_public_key=answer["central_public_key"],
-        ca_file=str(args.ca.resolve()) if args.ca else None,
+    key = pending_key(state_dir)  # kept until stored: a repeat uses the same key
+    client = EnrollClient(server, ca_file=ca_path, timeout=20)
+    async with client:
+        answer = await client.enroll_expecting(code, key, expect)  # Refused 2, CentralError 3
+        raw_scope = answer.get("scope")
+        scope: dict[str, Any] = raw_scope if isinstance(raw_scope, dict) else {}
+        got = (str(scope.get("kind", "")), str(scope.get("id", "")))
+        if expect is not None and got != expect:  # a central that did not compare
+            raise UsageError(
+                f"this code is for {_describe(got)}, but {config.source if config else ''} is "
+                f"set up for {_describe(expect)}; use a code for {_describe(expect)} or fix the "
+                "configuration"
+            )
+        identity = DeviceIdentity(
+            device_id=answer["device_id"],
+            token=answer["token"],
+            site_id=answer["site_id"],
+            scope_kind=got[0],
+            scope_id=got[1],
+            central_url=server,
+            central_public_key=answer["central_public_key"],
+            # the copy, by name (trust) and by path (for tools that read ca_file)
+            ca_file=str((state_dir / "credentials" / "ca.pem").resolve()) if ca_pem else None,
+            trust="ca.pem" if ca_pem is not None else None,
+        )
+        identity.sealing_key()  # refuse a bad key now, not at the first event
+        try:
+            folder = save_identity(state_dir, identity, key, ca_pem=ca_pem)
+        except OSError as exc:
+            until = answer.get("retry_until") or "a few minutes from now"
+            raise UsageError(
+                f"central enrolled this device as {identity.device_id}, but storing its "
+                f"identity in {state_dir} failed ({exc.strerror}); fix that and run the same "
+                f"command again before {until}: the code stays reserved for this device"
+            ) from None
+        try:
+            await client.confirm(identity.device_id, identity.token, key)
+            confirmed = "confirmed"
+        except CentralError as exc:
+            log.warning("enrollment stored but not confirmed yet: %s", exc)
+            confirmed = "central confirms it at the first sync"
+    log.info(
+        "enrolled as device %s for %s:%s at site %s",
+        identity.device_id,
+        identity.scope_kind,
+        identity.scope_id,
+        identity.site_id,
     )
-    identity.sealing_key()  # refuse a bad key now, not at the first event
-    folder = save_identity(state_dir, identity, key)
     print(
         f"enrolled as {identity.device_id} at site {identity.site_id} "
-        f"for {identity.scope_kind} {identity.scope_id}; credentials in {folder}"
+        f"for {identity.scope_kind} {identity.scope_id} ({confirmed}); credentials in {folder}"
     )
     return 0
 
@@ -112,70 +205,10 @@ async def _local_queue(state_dir: Path, what: str) -> Any:
 
 
 async def status(args: argparse.Namespace) -> int:
-    from sync.agent import read_status
-    from sync.client import CentralClient, CentralError
-    from sync.identity import load_identity
-    from tapin.device.control import ask
+    """``tapin status`` (in :mod:`tapin.cli.doctor`, beside the checks it shares)."""
+    from tapin.cli.doctor import status as show_status
 
-    state_dir = _state_dir(args)
-    identity = load_identity(state_dir)
-    live = await ask(state_dir, "status")
-    report: dict[str, Any] = {
-        "device_id": identity.device_id,
-        "site_id": identity.site_id,
-        "scope": f"{identity.scope_kind}:{identity.scope_id}",
-        "central_url": identity.central_url,
-        "running": live is not None,
-    }
-    if live is not None:
-        report.update(live)
-    else:
-        last = read_status(state_dir)
-        if last is not None:
-            report.update(
-                {
-                    k: v
-                    for k, v in asdict(last).items()
-                    if k in ("last_contact", "last_sync", "last_error")
-                }
-            )
-        report["queue"] = await _local_queue(state_dir, "counts") or {}
-    async with CentralClient(
-        identity.central_url, token=identity.token, ca_file=identity.ca_file, timeout=5
-    ) as client:
-        try:
-            report["central_reachable"] = await client.health()
-        except CentralError as exc:
-            report["central_reachable"] = False
-            report["central_error"] = str(exc)[:200]
-    if args.json:
-        print(json.dumps(report, indent=2))
-        return 0
-    queue = report.get("queue") or {}
-    print(f"device      {report['device_id']} ({report['scope']} at {report['site_id']})")
-    print(
-        f"central     {report['central_url']}: "
-        f"{'reachable' if report['central_reachable'] else 'UNREACHABLE'}"
-    )
-    print(f"agent       {'running' if report['running'] else 'not running'}")
-    print(f"last sync   {report.get('last_sync') or 'never'}")
-    if report.get("last_error"):
-        print(f"last error  {report['last_error']}")
-    print(
-        f"queue       {queue.get('pending', 0)} pending, {queue.get('inflight', 0)} in flight, "
-        f"{queue.get('rejected', 0)} rejected, {queue.get('quarantined', 0)} quarantined"
-    )
-    presence = report.get("presence")
-    if isinstance(presence, dict):
-        scanner = presence.get("scanner") or {}
-        state = scanner.get("state", "?") if isinstance(scanner, dict) else scanner
-        print(
-            f"presence    {presence.get('occupancy')} (band {presence.get('count_band')}), "
-            f"scanner {state}" + (f": {presence['problem']}" if presence.get("problem") else "")
-        )
-    if queue.get("rejected") or queue.get("quarantined"):
-        print("            see 'tapin queue --state rejected' for the reasons")
-    return 0
+    return await show_status(args)
 
 
 async def queue(args: argparse.Namespace) -> int:

@@ -19,12 +19,14 @@ from tapin.device.snapshots import (
     KioskSettings,
     SnapshotError,
     VisitorsToday,
+    Withdrawn,
     parse_availability,
     parse_calendar,
     parse_directory,
     parse_kiosk,
     parse_rooms,
     parse_visitors,
+    parse_withdrawn,
 )
 from tapin.device.staff_snapshots import (
     DeskBookings,
@@ -76,6 +78,9 @@ class Runtime:
     only, never written anywhere; ``None`` until known."""
     neighbourhoods: dict[str, str] = field(default_factory=dict)
     """Desk id -> the team that sits there (central's ``desks`` snapshot)."""
+    withdrawn: tuple[Withdrawn, ...] = ()
+    """The panel's room: its bookings central withdrew (the calendar had the room first),
+    from the ``calendar`` snapshot; the panel says so once each."""
     _day: date | None = field(default=None, repr=False)
 
     @property
@@ -122,7 +127,11 @@ class Runtime:
                 today = parse_visitors(data)
                 self.visitors = replace(today, received_at=self.clock())
             elif kind == "calendar" and self.config.room is not None:
-                self.calendar.replace_room(self.config.room, parse_calendar(data, self.config.room))
+                meetings = parse_calendar(data, self.config.room)
+                self.withdrawn = tuple(parse_withdrawn(data, self.config.room))
+                self.calendar.replace_room(self.config.room, meetings)
+                for gone in self.withdrawn:  # this device's copy of it gives way
+                    self.calendar.undo_local(self.config.room, gone.booking_id)
         except SnapshotError as exc:
             log.warning("ignored a malformed %s snapshot from central: %s", kind, exc)
             return False

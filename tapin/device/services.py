@@ -13,6 +13,10 @@ kiosk and the headless agent.
 * **one scheduler**, APScheduler's ``AsyncIOScheduler`` started inside the running
   loop, running every job of :data:`JOBS` that this device has. No other timer loops.
 
+The link to central itself (:class:`DeviceSync`, :func:`open_device_sync`) is in
+:mod:`tapin.device.devicesync`; the headless ``tapin agent`` (:func:`run_agent`) in
+:mod:`tapin.device.agentrun`. Both are importable from here as before.
+
 The UI (if any) only reads the runtime's memory and this object's ``sink`` and
 ``problem``; it never calls the network.
 """
@@ -21,24 +25,35 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sync.identity import DeviceIdentity, IdentityError, load_identity
-from sync.queue import AsyncSealedQueue, EventSink, QueueCounts, QueueError, QueueRow
+from sync.identity import IdentityError, TrustError
+from sync.queue import AsyncSealedQueue, EventSink, QueueError, QueueLockedError
 from tapin.config import Config
-from tapin.device.availability import AvailabilityKeeper
+from tapin.device import watchdog
 from tapin.device.control import ControlServer
+from tapin.device.devicesync import (
+    QUEUE_FILE,
+    DeviceSync,
+    DrainingSink,
+    counts_dict,
+    decommissioned,
+    open_device_sync,
+    revoked,
+    revoked_words,
+    row_dict,
+    snapshot_requests,
+)
 from tapin.device.runtime import Runtime
+from tapin.i18n import _
 
-if TYPE_CHECKING:  # an enrolled device's link to central (httpx): imported when opened
-    from sync.agent import SyncAgent
-    from sync.client import CentralClient
+if TYPE_CHECKING:
+    from tapin.device.commands import ExitRequest
 
-__all__ = [
+__all__ = [  # the link to central lives in tapin.device.devicesync, the agent in agentrun
     "JOBS",
     "QUEUE_FILE",
     "DeviceServices",
@@ -50,11 +65,11 @@ __all__ = [
     "open_device_sync",
     "row_dict",
     "run_agent",
+    "snapshot_requests",
 ]
 
 log = logging.getLogger(__name__)
 
-QUEUE_FILE = "queue.db"
 DEMO_QUEUE_FILE = "demo-queue.db"
 Results = Callable[[Sequence[Mapping[str, Any]]], None]
 
@@ -73,10 +88,12 @@ JOBS: tuple[Job, ...] = (
     Job("refresh", 60.0, at_start=True, why="central's snapshots, with ETags, into memory"),
     Job("visitors", 10.0, at_start=True, why="a kiosk's visitors snapshot: was the host told"),
     Job("commands", 60.0, at_start=True, why="central's commands (forget a person, ...)"),
+    Job("heartbeat", 300.0, at_start=True, why="health facts to central (tapin.device.health)"),
     Job("purge", 24 * 3600.0, at_start=True, why="undelivered events past 90 days leave"),
     Job("demo-central", 2.0, why="the demo's stand-in for central answers the queue"),
     Job("presence-watch", 5.0, why="the Bluetooth scanner's watchdog"),
     Job("presence-sample", 60.0, why="this minute's occupancy; 15-minute samples queued"),
+    Job("watchdog", 1.0, at_start=True, why="systemd's watchdog: loop turns, queue answers"),
 )
 """Every periodic job a device may run, with its period."""
 
@@ -87,169 +104,6 @@ class NotConnected:
 
     problem: str
     reachable: bool | None = None
-
-
-def row_dict(row: QueueRow) -> dict[str, Any]:
-    """A queued event as technicians see it: routing fields, state, reason; no payload."""
-    return {
-        "seq": row.seq,
-        "id": row.id,
-        "type": row.type,
-        "resource": row.resource,
-        "starts_at": row.starts_at.isoformat() if row.starts_at else None,
-        "ends_at": row.ends_at.isoformat() if row.ends_at else None,
-        "created_at": row.created_at.isoformat(),
-        "state": str(row.state),
-        "reason": row.reason,
-    }
-
-
-def counts_dict(counts: QueueCounts) -> dict[str, Any]:
-    data = asdict(counts)
-    if counts.oldest_pending is not None:
-        data["oldest_pending"] = counts.oldest_pending.isoformat()
-    return data
-
-
-def snapshot_requests(identity: DeviceIdentity) -> dict[str, dict[str, str]]:
-    if identity.scope_kind == "room":
-        return {
-            "rooms": {},
-            "directory": {},
-            "calendar": {"room": identity.scope_id},
-            "availability": {},
-        }
-    # a lobby kiosk; its "visitors" snapshot has a job of its own (every 10 s, JOBS)
-    return {
-        "rooms": {},
-        "desks": {},
-        "directory": {},
-        "availability": {},
-        "kiosk": {},
-        "floors": {},
-        "desk_bookings": {},
-    }
-
-
-@dataclass
-class DeviceSync:
-    """An enrolled device's link to central: identity, queue, client and sync agent."""
-
-    identity: DeviceIdentity
-    queue: AsyncSealedQueue
-    client: CentralClient
-    agent: SyncAgent
-    runtime: Runtime
-    _visitors_etag: str | None = None
-
-    async def handle_commands(self) -> int:
-        """Apply central's pending commands; returns how many were acknowledged."""
-        from sync.client import CentralError
-
-        try:
-            commands = await self.client.commands()
-        except CentralError as exc:
-            log.info("commands not fetched: %s", type(exc).__name__)
-            return 0
-        done = 0
-        for command in commands:
-            kind = command.get("kind") or command.get("type")
-            args = command.get("args") or command.get("payload") or {}
-            if kind == "forget_person" and isinstance(args, dict):
-                person = args.get("person_id")
-                if isinstance(person, str):
-                    self.runtime.forget_person(person)
-            elif kind not in ("reconfigure", "rotate_keys", "decommission"):
-                log.warning("unknown command kind %r from central; acknowledged", kind)
-            else:
-                log.info("command %s received (acted on in a later release)", kind)
-            try:
-                await self.client.ack_command(command["id"])
-                done += 1
-            except CentralError:
-                break
-        return done
-
-    async def refresh_visitors(self) -> bool:
-        """A kiosk's ``visitors`` snapshot into memory (a 304 when unchanged); ``False``
-        while the agent backs off or when central did not answer (the agent's own
-        refresh and drain report that). Never raises for central's trouble."""
-        from sync.client import CentralError
-
-        if not self.agent.ready():
-            return False
-        try:
-            snap = await self.client.snapshot("visitors", etag=self._visitors_etag)
-        except CentralError as exc:
-            log.info("visitors snapshot not fetched: %s", type(exc).__name__)
-            return False
-        if not snap.unchanged:
-            # a malformed one is not kept, nor its ETag: it is fetched whole next time
-            taken = self.runtime.apply_snapshot("visitors", snap.data)
-            self._visitors_etag = snap.etag if taken else None
-        return True
-
-    async def purge(self) -> int:
-        count = await self.queue.purge_expired()
-        if count:
-            log.warning("purged %d undelivered events older than 90 days", count)
-        return count
-
-    async def close(self) -> None:
-        await self.client.aclose()
-        await self.queue.close()
-
-
-async def open_device_sync(config: Config, runtime: Runtime) -> DeviceSync:
-    """Open the queue and the client of an enrolled device.
-
-    Raises :class:`sync.identity.IdentityError` when the device is not enrolled and
-    :class:`sync.queue.QueueError` when the queue file is unusable.
-    """
-    from sync.agent import SyncAgent
-    from sync.client import CentralClient
-
-    identity = load_identity(config.state_dir)
-    queue = AsyncSealedQueue(
-        config.state_dir / QUEUE_FILE, identity.sealing_key(), device_id=identity.device_id
-    )
-    await queue.open()
-    client = CentralClient(
-        identity.central_url,
-        token=identity.token,
-        ca_file=identity.ca_file or (str(config.ca_file) if config.ca_file else None),
-    )
-    offline = AvailabilityKeeper(runtime, config.state_dir)
-    await offline.restore()  # today's free/busy from disk, until central answers
-    agent = SyncAgent(
-        queue,
-        client,
-        config.state_dir,
-        device_id=identity.device_id,
-        snapshot_requests=snapshot_requests(identity),
-        on_snapshot=offline.on_snapshot,
-    )
-    runtime.sync_status = agent.status
-    return DeviceSync(identity, queue, client, agent, runtime)
-
-
-class DrainingSink:
-    """The sealed queue as the apps' :class:`~sync.queue.EventSink`, starting the drain
-    job at once after each event (a booking or a visitor's sign-in reaches central in
-    the time of one upload, not up to a drain period later; the drain still skips
-    itself while the agent backs off, so an outage costs nothing)."""
-
-    def __init__(self, queue: Any, after: Callable[[], object]) -> None:
-        self.queue = queue
-        self._after = after
-
-    async def enqueue(self, *args: Any, **kwargs: Any) -> Any:
-        result = await self.queue.enqueue(*args, **kwargs)
-        self._after()
-        return result
-
-    def __getattr__(self, name: str) -> Any:  # counts, rows, ... of the queue itself
-        return getattr(self.queue, name)
 
 
 VISITORS_FAST = 1.0
@@ -278,6 +132,43 @@ class DeviceServices:
         self._control: ControlServer | None = None
         self._demo_queue: AsyncSealedQueue | None = None
         self._on_results: list[Results] = []
+        self._on_exit: list[Callable[[ExitRequest], None]] = []
+        self._closing = False
+
+    def on_exit(self, listener: Callable[[ExitRequest], None]) -> None:
+        """Call ``listener`` when a remote command asks the process to end (restart,
+        decommission: :mod:`tapin.device.commands`). The agent, the panel and the kiosk
+        each give one (:func:`tapin.device.agentrun.stop_app_when_asked`: the app stops,
+        the services close, then the process returns the status). Only a process that
+        gives none falls back to closing the services and ``os._exit`` with the status."""
+        self._on_exit.append(listener)
+
+    def _exit_requested(self, request: ExitRequest) -> None:
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.pause()  # nothing more starts: the command was the last thing
+        if self._on_exit:
+            for listener in list(self._on_exit):
+                listener(request)
+            return
+
+        async def leave() -> None:
+            import os
+
+            try:
+                await self.close()
+                if request.after_close is not None:
+                    request.after_close()
+            except Exception as exc:  # the process stops whatever happened
+                log.error("could not finish before exiting: %s: %s", type(exc).__name__, exc)
+            finally:
+                logging.shutdown()
+                os._exit(request.status)
+
+        self._leaving = asyncio.ensure_future(leave())
+
+    async def _heartbeat(self) -> bool:
+        assert self.sync is not None
+        return await self.sync.heartbeat(self.presence)
 
     @classmethod
     async def open(
@@ -296,7 +187,10 @@ class DeviceServices:
 
             services.presence = PresenceService(config.presence, services._sample_sink())
             await services.presence.start()
+        if config.presence.scan and watchdog.current().pinging:
+            watchdog.current().expect("presence", 5.0, window=watchdog.PRESENCE_WINDOW)
         services.start_jobs()
+        watchdog.install_stall_hook()
         if services.sync is not None:
             services._control = ControlServer(config.state_dir, services.control_handlers())
             await services._control.start()
@@ -374,19 +268,40 @@ class DeviceServices:
         try:
             self.sync = await open_device_sync(self.config, self.runtime)
         except (IdentityError, QueueError) as exc:
-            if require_sync:
-                raise
-            if isinstance(exc, IdentityError):
-                log.error("this device is not enrolled; run 'tapin enroll'")
-                self.problem = "Not connected: this device is not enrolled"
+            if isinstance(exc, QueueLockedError) or (
+                require_sync and not isinstance(exc, TrustError)
+            ):
+                raise  # another process has the queue: this one must not run without it
+            if isinstance(exc, TrustError):  # offline, not a restart loop: a person fixes it
+                log.error("sync cannot start, running offline: %s", exc)
+                self.problem = _("Not connected: the trusted CA file is damaged")
+            elif isinstance(exc, IdentityError):
+                log.error("sync cannot start: %s", exc)
+                self.problem = (
+                    _("Not connected: this device is not enrolled")
+                    if "not enrolled" in str(exc)
+                    else _("Not connected: the device's credentials are unusable")
+                )
+                if decommissioned(self.config) is not None:
+                    self.problem = _("Not connected: this device was decommissioned")
             else:
                 log.error("the queue cannot be opened: %s", exc)
-                self.problem = "Not connected: the local queue is unusable"
+                self.problem = _("Not connected: the local queue is unusable")
         else:
             self.sync.agent.on_settled = self._settled
-            self.sink = DrainingSink(self.sync.queue, lambda: self.run_soon("drain"))
+            self.sync.on_exit = self._exit_requested
+            self.sink = DrainingSink(
+                self.sync.queue, lambda: self.run_soon("drain"), self._revoked_refusal
+            )
             return
         self.runtime.sync_status = NotConnected(self.problem)
+
+    def _revoked_refusal(self) -> str | None:
+        """Why a user's action is refused before it is queued: this device is revoked,
+        so nothing it queues would ever be sent (``None``: it is not)."""
+        if self.sync is None or not revoked(self.sync.agent.status):
+            return None
+        return revoked_words(self.config.role)
 
     def job_functions(self) -> dict[str, Callable[[], Awaitable[Any]]]:
         """The jobs of :data:`JOBS` this device has, by id."""
@@ -396,6 +311,7 @@ class DeviceServices:
                 "drain": self.sync.agent.drain,
                 "refresh": self.sync.agent.refresh,
                 "commands": self.sync.handle_commands,
+                "heartbeat": self._heartbeat,
                 "purge": self.sync.purge,
             }
             if self.sync.identity.scope_kind == "lobby":
@@ -404,7 +320,12 @@ class DeviceServices:
             jobs["demo-central"] = self._demo_answer
         if self.presence is not None:
             jobs["presence-watch"] = self.presence.check
+            if watchdog.current().pinging:  # the scanner's own step reports to systemd's
+                jobs["presence-watch"] = watchdog.stamped("presence", self.presence.check)
             jobs["presence-sample"] = self.presence.tick
+        if watchdog.current().pinging:
+            queue = self.sync.queue if self.sync is not None else self._demo_queue
+            jobs["watchdog"] = watchdog.device_job(queue)
         return jobs
 
     async def _demo_answer(self) -> None:
@@ -425,7 +346,7 @@ class DeviceServices:
             if function is None:
                 continue
             scheduler.add_job(
-                function,
+                self._stoppable(job.id, function),
                 "interval",
                 seconds=job.seconds,
                 id=job.id,
@@ -437,6 +358,23 @@ class DeviceServices:
         scheduler.start()
         self.scheduler = scheduler
         return scheduler
+
+    def _stoppable(
+        self, job_id: str, function: Callable[[], Awaitable[Any]]
+    ) -> Callable[[], Awaitable[Any]]:
+        """``function`` as a job that, cut off by :meth:`close` (the scheduler cancels
+        what runs), ends quietly: a stop is not a failure with a traceback in the log."""
+
+        async def job() -> Any:
+            try:
+                return await function()
+            except asyncio.CancelledError:
+                if not self._closing:
+                    raise
+                log.info("job %s stopped: the device is closing", job_id)
+                return None
+
+        return job
 
     def control_handlers(self) -> dict[str, Any]:
         """Answers for ``tapin status`` / ``tapin queue`` over the control socket."""
@@ -468,6 +406,7 @@ class DeviceServices:
         return lambda: handler({})
 
     async def close(self) -> None:
+        self._closing = True
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self._control is not None:
@@ -480,30 +419,4 @@ class DeviceServices:
             await self.sync.close()
 
 
-async def run_agent(config: Config, runtime: Runtime, *, once: bool = False) -> int:
-    """``tapin agent``: run until SIGTERM/SIGINT, or one refresh + drain with ``once``.
-    Returns the exit status (with ``once``: 0 when central answered, else 1).
-
-    Raises :class:`sync.identity.IdentityError` when the device is not enrolled."""
-    if once:
-        sync = await open_device_sync(config, runtime)
-        try:
-            await sync.agent.refresh(force=True)
-            await sync.handle_commands()
-            await sync.agent.drain(force=True)
-            return 0 if sync.agent.status.reachable else 1
-        finally:
-            await sync.close()
-    services = await DeviceServices.open(config, runtime, require_sync=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    log.info(
-        "agent running for device %s", services.sync.identity.device_id if services.sync else "?"
-    )
-    try:
-        await stop.wait()
-    finally:
-        await services.close()
-    return 0
+from tapin.device.agentrun import run_agent  # noqa: E402  (it imports this module lazily)

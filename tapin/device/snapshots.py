@@ -22,6 +22,7 @@ __all__ = [
     "MAX_VISITOR_TYPES",
     "NOTIFIED",
     "VISITOR_STEPS",
+    "WITHDRAWN_REASONS",
     "Invite",
     "KioskSettings",
     "OnSite",
@@ -29,12 +30,14 @@ __all__ = [
     "Terms",
     "VisitorType",
     "VisitorsToday",
+    "Withdrawn",
     "parse_availability",
     "parse_calendar",
     "parse_directory",
     "parse_kiosk",
     "parse_rooms",
     "parse_visitors",
+    "parse_withdrawn",
 ]
 
 _MAX_ITEMS = 5000
@@ -218,6 +221,44 @@ def parse_calendar(data: Any, room_id: str) -> list[Meeting]:
         except ValueError as exc:
             raise SnapshotError(str(exc)) from None
     return meetings
+
+
+_CODE = frozenset("abcdefghijklmnopqrstuvwxyz_")
+WITHDRAWN_REASONS = ("calendar_conflict",)
+"""Why central withdraws a booking: ``calendar_conflict``, the room's calendar has an event
+at the same time (it wins). Other codes may come from a newer central."""
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawn:
+    """A device booking central withdrew (status ``released``), and why, as a code only."""
+
+    booking_id: str
+    start: datetime
+    end: datetime
+    reason: str
+
+
+def parse_withdrawn(data: Any, room_id: str) -> list[Withdrawn]:
+    """The withdrawn bookings of a room's ``calendar`` snapshot: its released items with a
+    ``withdrawn`` code (a short lowercase word). Raises :class:`SnapshotError` for a code
+    of another shape or on an item that is not released."""
+    parse_calendar(data, room_id)  # the same snapshot, checked the same way
+    found = []
+    for item in _items(data, "meetings"):
+        code = item.get("withdrawn")
+        if code is None:
+            continue
+        if not (isinstance(code, str) and 0 < len(code) <= 40 and set(code) <= _CODE):
+            raise SnapshotError("meeting field 'withdrawn' must be a short code (a-z, _)")
+        if item.get("status") != "released" or item.get("source", "device") != "device":
+            raise SnapshotError("meeting field 'withdrawn' is only for a released booking")
+        try:
+            start, end = _time(item, "start"), _time(item, "end")
+            found.append(Withdrawn(_str(item, "id", limit=100), start, end, code))
+        except ValueError as exc:
+            raise SnapshotError(str(exc)) from None
+    return found
 
 
 def parse_availability(data: Any) -> dict[str, tuple[tuple[datetime, datetime], ...]]:

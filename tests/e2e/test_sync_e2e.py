@@ -85,7 +85,9 @@ def test_central_down_then_up_every_event_applied_exactly_once(central: LocalCen
 
     offline = device.tapin("agent", "--once", check=False)
     assert offline.returncode == 1
-    status = json.loads(device.tapin("status", "--json").stdout)
+    down = device.tapin("status", "--json", check=False)
+    assert down.returncode == 1  # unhealthy: monitoring sees it
+    status = json.loads(down.stdout)
     assert status["central_reachable"] is False
     assert status["queue"]["pending"] == 40
     assert "unreachable" in (status.get("last_error") or "")

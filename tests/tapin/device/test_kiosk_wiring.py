@@ -72,7 +72,14 @@ async def test_an_enrolled_kiosk_fetches_visitors_every_ten_seconds(tmp_path: Pa
             job.id: job.trigger.interval.total_seconds() for job in services.scheduler.get_jobs()
         }
         assert scheduled["visitors"] == 10.0 == {j.id: j.seconds for j in JOBS}["visitors"]
-        assert set(scheduled) == {"drain", "refresh", "visitors", "commands", "purge"}
+        assert set(scheduled) == {
+            "drain",
+            "refresh",
+            "visitors",
+            "commands",
+            "heartbeat",
+            "purge",
+        }
         assert "kiosk" in services.sync.agent.snapshot_requests
         assert "visitors" not in services.sync.agent.snapshot_requests  # its own job
     finally:

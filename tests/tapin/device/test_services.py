@@ -65,6 +65,21 @@ async def test_a_device_that_is_not_enrolled_says_so_and_runs_nothing(tmp_path: 
         await services.close()
 
 
+async def test_a_swedish_device_says_it_is_not_connected_in_swedish(tmp_path: Path) -> None:
+    from tapin import i18n
+
+    state = tmp_path / "state"
+    state.mkdir()
+    config = load_config(_config(tmp_path, state))
+    i18n.use("sv_SE")
+    try:
+        services = await DeviceServices.open(config, empty_runtime(config))
+        await services.close()
+    finally:
+        i18n.use("en_GB")
+    assert services.problem == "Inte ansluten: enheten är inte registrerad"
+
+
 async def test_an_enrolled_device_syncs_on_the_tables_periods(tmp_path: Path) -> None:
     state = tmp_path / "state"
     state.mkdir()
@@ -91,7 +106,9 @@ async def test_an_enrolled_device_syncs_on_the_tables_periods(tmp_path: Path) ->
         scheduled = {
             job.id: job.trigger.interval.total_seconds() for job in services.scheduler.get_jobs()
         }
-        assert scheduled == {k: periods[k] for k in ("drain", "refresh", "commands", "purge")}
+        assert scheduled == {
+            k: periods[k] for k in ("drain", "refresh", "commands", "heartbeat", "purge")
+        }
         assert (state / "control.sock").exists()  # tapin status can ask it
     finally:
         await services.close()
