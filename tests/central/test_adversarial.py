@@ -161,7 +161,7 @@ async def test_events_across_rooms_roles_and_sites_are_refused(world: World) -> 
 async def test_a_device_acknowledges_only_its_own_commands(world: World) -> None:
     mine, other = await world.enroll(room="r1"), await world.enroll(room="r1")
     async with world.pool.connection() as conn:
-        command = await queue_command(conn, other.id, "reconfigure", {})
+        command = await queue_command(conn, other.id, "restart", {})
     response = await world.client.post(f"/v1/commands/{command}/ack", headers=mine.headers)
     assert response.status_code == 404
     listed = (await world.client.get("/v1/commands", headers=mine.headers)).json()
