@@ -54,12 +54,16 @@ def app_from_env() -> Starlette:
     and ``$TAPIN_CENTRAL_POOL_MAX`` connections (nothing connects before its lifespan).
 
     Central's notification settings come from ``$TAPIN_CENTRAL_SETTINGS`` (see
-    :mod:`central.notify.settings`); every process runs a notification worker.
+    :mod:`central.notify.settings`); every process runs a notification worker, and the
+    schedule of :mod:`central.calendars.schedule` (calendar sync from
+    ``$TAPIN_CENTRAL_CALENDARS``, write-back, retention).
 
     Raises :class:`SettingsError` when a setting is missing or wrong and
     :class:`KeyFileError` when the key file is unusable.
     """
     from central.app import create_app
+    from central.calendars.schedule import attach
+    from central.calendars.settings import load_calendar_settings
     from central.keys import load_private_key
     from central.notify.settings import load_settings
 
@@ -70,7 +74,7 @@ def app_from_env() -> Starlette:
     if not key_path:
         raise SettingsError(f"no key file: set {KEY_ENV}")
     size = pool_size(os.environ.get(POOL_ENV))
-    return create_app(
+    app = create_app(
         dsn,
         load_private_key(key_path),
         pool_min=min(2, size),
@@ -78,3 +82,7 @@ def app_from_env() -> Starlette:
         settings=load_settings(),
         worker=True,
     )
+    # room calendars (``$TAPIN_CENTRAL_CALENDARS``), their write-back and retention, on a
+    # schedule in every process (see central.calendars.schedule)
+    attach(app, load_calendar_settings())
+    return app

@@ -147,7 +147,7 @@ async def create_invite(
         if not today <= day <= today + timedelta(days=INVITE_DAYS_AHEAD):
             raise BadRequest(f"the day must be from today ({today}) to a year ahead")
         cur = await conn.execute(
-            "SELECT 1 FROM people WHERE id = %s AND site_id = %s",
+            "SELECT 1 FROM people WHERE id = %s AND site_id = %s AND inactive_since IS NULL",
             [request.host_id, request.site_id],
         )
         if await cur.fetchone() is None:

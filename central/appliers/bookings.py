@@ -30,7 +30,8 @@ from central.appliers.base import (
     span,
     text_field,
 )
-from sync.events import MAX_SUBJECT, Code, ConflictWith, EventType
+from central.calendars.outbox import enqueue_writebacks
+from sync.events import MAX_SUBJECT, Code, ConflictWith, EventType, StateReason
 
 __all__ = ["BookingCreate", "BookingEnd", "BookingExtend"]
 
@@ -119,6 +120,32 @@ def _id_used(item: Item) -> Rejection:
     return Rejection(Code.INVALID, f"booking id {item.values['id']} is already used")
 
 
+async def _refuse_out_of_use(
+    conn: psycopg.AsyncConnection, items: list[Item], rejected: dict[int, Rejection]
+) -> list[Item]:
+    """Desks an admin marked out of use (``tapin central desk out-of-use``) are refused,
+    ``state`` with ``detail`` ``{"why": "out_of_use", "reason"}``; the others go on."""
+    desks = sorted({i.rid for i in items if i.kind == "desk"})
+    if not desks:
+        return items
+    cur = await conn.execute(
+        "SELECT id, out_of_use_reason FROM desks WHERE id = ANY(%s) AND out_of_use", [desks]
+    )
+    out: dict[str, str] = dict(await cur.fetchall())
+    kept = []
+    for item in items:
+        if item.kind == "desk" and item.rid in out:
+            reason = out[item.rid]
+            rejected[item.index] = Rejection(
+                Code.STATE,
+                f"desk {item.rid} is out of use" + (f": {reason}" if reason else ""),
+                {"why": StateReason.OUT_OF_USE.value, "reason": reason},
+            )
+        else:
+            kept.append(item)
+    return kept
+
+
 class BookingCreate:
     """Payload ``{booking_id, booked_by?, subject?, private?}``; clear ``resource``, ``starts_at``,
     ``ends_at``. Panels book their own room; kiosks any room or desk of their site."""
@@ -143,6 +170,7 @@ class BookingCreate:
         self, conn: psycopg.AsyncConnection, ctx: Context, items: Sequence[Item]
     ) -> dict[int, Rejection]:
         items, rejected = first_of_each(items, _id_used)
+        items = await _refuse_out_of_use(conn, items, rejected)
         await lock_rooms(conn, ctx, [i.rid for i in items if i.kind == "room"])
         vals = [i.values for i in items]
         cur = await conn.execute(
@@ -160,6 +188,7 @@ class BookingCreate:
             },
         )
         made = {row[0] for row in await cur.fetchall()}
+        await enqueue_writebacks(conn, made)  # into the room's calendar, if it has one
         private = [i.values["id"] for i in items if i.values["private"]]
         if made.intersection(private):
             await conn.execute(
@@ -235,6 +264,7 @@ class BookingExtend:
                     "UPDATE bookings SET during = tstzrange(lower(during), %s) WHERE id = %s",
                     [new_end, item.values["id"]],
                 )
+                await enqueue_writebacks(conn, [item.values["id"]])
         except errors.ExclusionViolation:
             raise await conflict(conn, ctx, item, end, new_end, item.values["id"]) from None
 
@@ -275,4 +305,5 @@ class BookingEnd:
                     " during = tstzrange(lower(during), %(at)s) WHERE id = %(id)s"
                 )
             await conn.execute(sql, {"at": at, "id": item.values["id"]})
+            await enqueue_writebacks(conn, [item.values["id"]])
         return rejected

@@ -24,6 +24,7 @@ from central.appliers.base import (
     require_role,
     text_field,
 )
+from central.calendars.outbox import enqueue_writebacks
 from sync.events import RELEASE_REASONS, Code, EventType, StateReason
 
 __all__ = ["MeetingCheckin", "MeetingRelease"]
@@ -165,3 +166,5 @@ class MeetingRelease:
         else:
             sql = "UPDATE bookings SET status = 'released', ended_at = %(at)s WHERE id = %(id)s"
         await conn.execute(sql, params)
+        if kind == "booking":
+            await enqueue_writebacks(conn, [item.values["id"]])  # out of the room's calendar

@@ -233,7 +233,7 @@ class VisitorSignin:
             await _fill_from_invite(conn, ctx, site, item, values)
         cur = await conn.execute(
             "SELECT id, notify_via FROM people WHERE id = %s AND site_id = %s"
-            " AND visibility = 'visible'",
+            " AND visibility = 'visible' AND inactive_since IS NULL",
             [values["host"], ctx.device.site_id],
         )
         host = await cur.fetchone() if values["host"] is not None else None

@@ -68,7 +68,8 @@ SELECT n.id, n.signin_id, n.recipient, n.reason, n.channel, n.attempts, n.create
        v.name, v.company, v.signed_in_at, coalesce(nullif(l.name, ''), v.lobby_id),
        s.name, s.timezone, s.language, s.reception_email, s.teams_webhook, s.slack_webhook,
        h.name, h.email, h.notify_webhook,
-       (SELECT p.name FROM people p WHERE p.id = v.host_id)
+       (SELECT p.name FROM people p WHERE p.id = v.host_id),
+       h.inactive_since IS NOT NULL
 FROM host_notifications n
 JOIN visitor_signins v ON v.id = n.signin_id
 JOIN sites s ON s.id = v.site_id
@@ -153,6 +154,8 @@ class _Row:
     site_webhooks: dict[str, str | None]
     host_email: str
     host_webhook: str | None
+    host_inactive: bool
+    """The host left the directory (directory sync) after the sign-in was queued."""
 
 
 def _row(r: tuple[Any, ...]) -> _Row:
@@ -182,6 +185,7 @@ def _row(r: tuple[Any, ...]) -> _Row:
         site_webhooks={"teams": r[16], "slack": r[17]},
         host_email=r[19] or "",
         host_webhook=r[20],
+        host_inactive=bool(r[22]),
     )
 
 
@@ -206,6 +210,8 @@ def _message(row: _Row) -> Message:
 
 async def _send(row: _Row, settings: NotifySettings) -> None:
     """Raises :class:`TemporaryFailure` or :class:`PermanentFailure`."""
+    if row.recipient == "host" and row.host_inactive:  # as for an unknown host: reception
+        raise PermanentFailure("the host is no longer in the directory")
     message = _message(row)
     if row.channel == "email":
         if settings.smtp is None:
