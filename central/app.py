@@ -25,13 +25,13 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
-from central import commands, snapshots
+from central import commands, fleet, snapshots
 from central.auth import DeviceContext, authenticate, bearer_token, hash_secret
 from central.batch import EpochKeys, Limits
 from central.db import open_pool
-from central.enroll import enroll_device
+from central.enroll import confirm_enrollment, enroll_device
 from central.errors import (
     BadRequest,
     EnrollmentError,
@@ -127,9 +127,22 @@ async def enroll(request: Request) -> Response:
             "scope": {"kind": enrolled.scope_kind, "id": enrolled.scope_id},
             "central_public_key": base64.b64encode(central.public_key).decode("ascii"),
             "server_time": central.clock().isoformat(),
+            "pending": True,
+            "retry_until": enrolled.retry_until.isoformat() if enrolled.retry_until else None,
         },
-        status_code=201,
+        status_code=200 if enrolled.repeated else 201,
     )
+
+
+async def enroll_confirm(request: Request) -> Response:
+    """The device stored its identity (token and key): its enrollment is confirmed."""
+    central = _central(request)
+    body = await read_json(request, _SMALL_BODY_LIMIT)
+    async with central.db().connection() as conn:
+        device_id, first = await confirm_enrollment(
+            conn, request.headers.get("authorization"), body
+        )
+    return JSONResponse({"device_id": device_id, "confirmed": True, "first_time": first})
 
 
 _Builder = Callable[
@@ -210,10 +223,44 @@ async def list_commands(request: Request) -> Response:
 async def ack_command(request: Request) -> Response:
     central = _central(request)
     command_id = request.path_params["command_id"]
+    # no body (devices before results): done; else {"result", "detail"}
+    empty = request.headers.get("content-length", "0") == "0"
+    body = None if empty else await read_json(request, _SMALL_BODY_LIMIT)
+    result, detail = commands.read_ack(body)
     async with central.db().connection() as conn:
         device = await authenticate(conn, request.headers.get("authorization"))
-        first = await commands.acknowledge(conn, device, command_id)
+        first = await commands.acknowledge(conn, device, command_id, result, detail)
     return JSONResponse({"id": int(command_id), "acknowledged": True, "first_time": first})
+
+
+async def heartbeat(request: Request) -> Response:
+    """The device's health facts (central.fleet); the latest one per device is kept."""
+    central = _central(request)
+    device = await _device(request, central)
+    facts = fleet.read_heartbeat(await read_json(request, fleet.HEARTBEAT_LIMIT))
+    async with central.db().connection() as conn:
+        await fleet.store_heartbeat(conn, device, facts)
+    return Response(status_code=204)
+
+
+async def rotate(request: Request) -> Response:
+    """Key rotation, step 1 (central.commands): the new token, not yet in force."""
+    central = _central(request)
+    device = await _device(request, central)
+    body = await read_json(request, _SMALL_BODY_LIMIT)
+    async with central.db().connection() as conn:
+        token = await commands.begin_rotation(conn, device, body)
+    return JSONResponse({"device_id": device.id, "token": token})
+
+
+async def rotate_confirm(request: Request) -> Response:
+    """Key rotation, step 2: the new key and token in force, the old token refused."""
+    central = _central(request)
+    device = await _device(request, central)
+    body = await read_json(request, _SMALL_BODY_LIMIT)
+    async with central.db().connection() as conn:
+        await commands.confirm_rotation(conn, device, body)
+    return JSONResponse({"device_id": device.id, "rotated": True})
 
 
 def _admin(request: Request, central: _Central) -> None:
@@ -245,6 +292,13 @@ async def admin_onsite(request: Request) -> Response:
     site = request.query_params.get("site") or None
     people = await onsite(central.db(), site)
     return JSONResponse({"visitors": [v.to_json() for v in people]})
+
+
+def _portal(central: _Central) -> Starlette:
+    """The admin portal on this central's pool, clock and invite key."""
+    from central.portal import Deps, portal_app
+
+    return portal_app(Deps(central.db, lambda: central.clock(), central.invite_key))
 
 
 def create_app(
@@ -308,12 +362,17 @@ def create_app(
             Route("/v1/health", health, methods=["GET"]),
             Route("/v1/openapi.yaml", openapi, methods=["GET"]),
             Route("/v1/enroll", enroll, methods=["POST"]),
+            Route("/v1/enroll/confirm", enroll_confirm, methods=["POST"]),
             Route("/v1/snapshot/{kind}", snapshot, methods=["GET"]),
             Route("/v1/events", events, methods=["POST"]),
             Route("/v1/commands", list_commands, methods=["GET"]),
             Route("/v1/commands/{command_id}/ack", ack_command, methods=["POST"]),
+            Route("/v1/heartbeat", heartbeat, methods=["PUT"]),
+            Route("/v1/rotate", rotate, methods=["POST"]),
+            Route("/v1/rotate/confirm", rotate_confirm, methods=["POST"]),
             Route("/v1/admin/invites", admin_invite, methods=["POST"]),
             Route("/v1/admin/onsite", admin_onsite, methods=["GET"]),
+            Mount("/admin", app=_portal(central)),  # the admin portal (docs/portal.md)
         ],
         middleware=[Middleware(DateAndErrors)],
         exception_handlers={

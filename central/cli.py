@@ -14,18 +14,34 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from central.asgi import DEFAULT_POOL, DSN_ENV, KEY_ENV, POOL_ENV, pool_size
 from central.errors import DatabaseUnavailable, ServerError, SettingsError
 
-__all__ = ["add_parser", "main"]
+__all__ = ["ServeHooks", "add_parser", "main"]
 
 T = TypeVar("T")
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+@dataclass(frozen=True, slots=True)
+class ServeHooks:
+    """Process plumbing ``serve`` takes from whoever mounts this command line: central
+    imports nothing of the device runtime (the layout's arrows), so ``tapin central``
+    (tapin.cli, the top floor) hands in systemd's notification and the house log lines,
+    and ``python -m central`` runs plain uvicorn."""
+
+    log_config: Callable[[], dict[str, Any]] | None = None
+    """uvicorn's ``log_config`` (``None``: uvicorn's own)."""
+    wrap_server: Callable[[type], type] = field(default=lambda cls: cls)
+    """Wraps ``uvicorn.Server`` (one process), e.g. to send READY=1 once it listens."""
+    wrap_supervisor: Callable[[type], type] = field(default=lambda cls: cls)
+    """Wraps uvicorn's ``Multiprocess`` supervisor (``--workers`` > 1)."""
+
+
+def add_parser(subparsers: Any, hooks: ServeHooks | None = None) -> argparse.ArgumentParser:
     """Add ``central`` and its subcommands to ``subparsers`` (from ``add_subparsers()``)."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "central",
@@ -33,6 +49,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Run and operate the reference central API server on PostgreSQL.",
     )
     _add_commands(parser)
+    parser.set_defaults(serve_hooks=hooks or ServeHooks())
     return parser
 
 
@@ -69,13 +86,24 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
         help="comma-separated addresses of load balancers whose X-Forwarded-For and "
         "X-Forwarded-Proto are believed (default $FORWARDED_ALLOW_IPS or 127.0.0.1)",
     )
+    from central.calendars.cli import calendars_option
 
-    code = _command(commands, "enroll-code", "make a one-time code to enroll a device", _code)
-    scope = code.add_mutually_exclusive_group(required=True)
-    scope.add_argument("--room", metavar="ID", help="for the panel of this room")
-    scope.add_argument("--lobby", metavar="ID", help="for a kiosk in this lobby")
+    calendars_option(serve)  # room calendars synced (and retention run) on a schedule
+
+    code = _command(commands, "enroll-code", "make one-time codes to enroll devices", _code)
+    code.add_argument("--room", metavar="ID", help="for the panel of this room")
+    code.add_argument("--lobby", metavar="ID", help="for a kiosk in this lobby")
+    code.add_argument("--rooms", metavar="ID,ID", help="one code per room (CSV out)")
+    code.add_argument("--lobbies", metavar="ID,ID", help="one code per lobby (CSV out)")
+    code.add_argument("--all-rooms", action="store_true", help="every room of --site (CSV out)")
+    code.add_argument("--all-lobbies", action="store_true", help="every lobby of --site (CSV out)")
     code.add_argument("--site", metavar="ID", help="check that the room or lobby is at this site")
-    code.add_argument("--hours", type=float, default=24.0, help="validity (default 24 hours)")
+    code.add_argument(
+        "--hours", type=float, default=24.0, help="validity (default 24 hours, at most 7 days)"
+    )
+    code.add_argument(
+        "--csv", action="store_true", help="print scope,code,expires lines even for one code"
+    )
 
     revoke = _command(commands, "revoke", "revoke a device's credentials now", _revoke)
     revoke.add_argument("device_id", metavar="DEVICE_ID", help="the id given at enrollment")
@@ -100,6 +128,22 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
     from central.floor_cli import add_floor_commands
 
     add_floor_commands(commands)
+
+    from central.portal_cli import add_admin_commands
+
+    add_admin_commands(commands)
+
+    from central.calendars.cli import add_calendar_commands
+
+    add_calendar_commands(commands)
+
+    from central.directory_cli import add_directory_commands
+
+    add_directory_commands(commands)
+
+    from central.fleet_cli import add_fleet_commands
+
+    add_fleet_commands(commands)
 
     cert = commands.add_parser(
         "dev-cert",
@@ -207,29 +251,53 @@ def _seed(args: argparse.Namespace) -> int:
 
 
 def _code(args: argparse.Namespace) -> int:
-    def action() -> int:
-        from central.enroll import create_enrollment_code
+    """``enroll-code``: one code (printed alone, its scope on stderr) or many (CSV)."""
 
-        code = _with_pool(
+    def ids(text: str | None) -> list[str]:
+        return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+    rooms = ids(args.room) + ids(args.rooms)
+    lobbies = ids(args.lobby) + ids(args.lobbies)
+
+    def action() -> int:
+        from central.enroll import codes_csv, make_codes
+
+        codes = _with_pool(
             _dsn(args),
-            lambda pool: create_enrollment_code(
+            lambda pool: make_codes(
                 pool,
-                room_id=args.room,
-                lobby_id=args.lobby,
+                rooms=rooms,
+                lobbies=lobbies,
+                all_rooms=args.all_rooms,
+                all_lobbies=args.all_lobbies,
                 site_id=args.site,
                 ttl=timedelta(hours=args.hours),
             ),
         )
-        print(code.code)
-        print(
-            f"for {code.scope_kind} {code.scope_id} at site {code.site_id}, single use, "
-            f"valid until {code.expires_at.isoformat(timespec='minutes')}",
-            file=sys.stderr,
-        )
+        single = args.room or args.lobby
+        if len(codes) == 1 and single and not args.csv:
+            code = codes[0]
+            print(code.code)
+            print(
+                f"for {code.scope_kind} {code.scope_id} at site {code.site_id}, single use, "
+                f"valid until {code.expires_at.isoformat(timespec='minutes')}",
+                file=sys.stderr,
+            )
+        else:
+            sys.stdout.write(codes_csv(codes))
+            print(f"{len(codes)} single-use codes", file=sys.stderr)
         return 0
 
-    if args.hours <= 0:
-        return _fail("--hours must be positive", 2)
+    if not (rooms or lobbies or args.all_rooms or args.all_lobbies):
+        return _fail(
+            "say which devices: --room ID, --lobby ID, --rooms A,B, --lobbies A,B, "
+            "--all-rooms --site S or --all-lobbies --site S",
+            2,
+        )
+    if (args.all_rooms or args.all_lobbies) and not args.site:
+        return _fail("--all-rooms and --all-lobbies need --site SITE", 2)
+    if not 0 < args.hours <= 7 * 24:
+        return _fail(f"--hours must be more than 0 and at most {7 * 24} (7 days)", 2)
     return _guarded(action)
 
 
@@ -305,15 +373,21 @@ def _serve(args: argparse.Namespace) -> int:
 
         from central.keys import load_private_key
         from central.migrate import applied_versions, migrations
+        from central.servecheck import check_port, check_tls
 
         if bool(args.cert) != bool(args.key):
             raise SettingsError("give both --cert and --key for TLS, or neither")
+        if args.cert:
+            check_tls(args.cert, args.key)  # before the database: files are the usual mistake
         dsn = _dsn(args)
         load_private_key(_key_path(args))  # a bad key file stops us here, not in each worker
         if len(applied_versions(dsn)) < len(migrations()):
-            raise SettingsError("the database schema is not up to date; run `init-db` first")
+            raise SettingsError(
+                "the database has no schema or an old one; run tapin central init-db first"
+            )
         if args.workers < 1:
             raise SettingsError("--workers must be at least 1")
+        check_port(args.host, args.port or (8443 if args.cert else 8080))
         pool = pool_size(args.pool_max if args.pool_max is not None else os.environ.get(POOL_ENV))
         tls = bool(args.cert)
         if not tls:
@@ -321,6 +395,11 @@ def _serve(args: argparse.Namespace) -> int:
         # the workers (spawned processes) read their settings from the environment
         key_path = os.path.abspath(_key_path(args))
         os.environ.update({DSN_ENV: dsn, KEY_ENV: key_path, POOL_ENV: str(pool)})
+        if args.calendars:
+            from central.calendars.settings import CALENDARS_ENV, load_calendar_settings
+
+            load_calendar_settings(args.calendars)  # wrong settings stop us here
+            os.environ[CALENDARS_ENV] = os.path.abspath(args.calendars)
         settings: dict[str, Any] = {
             "factory": True,
             "workers": args.workers,
@@ -332,16 +411,19 @@ def _serve(args: argparse.Namespace) -> int:
             "date_header": False,  # the app sends its own Date on every response
             "server_header": False,
         }
+        hooks: ServeHooks = getattr(args, "serve_hooks", None) or ServeHooks()
+        if hooks.log_config is not None:  # timestamped lines, the access log's too
+            settings["log_config"] = hooks.log_config()
         if args.workers == 1:
-            uvicorn.run("central.asgi:app_from_env", **settings)
+            _run_single(uvicorn.Config("central.asgi:app_from_env", **settings), hooks)
         else:
-            _run_workers(uvicorn.Config("central.asgi:app_from_env", **settings))
+            _run_workers(uvicorn.Config("central.asgi:app_from_env", **settings), hooks)
         return 0
 
     return _guarded(action)
 
 
-def _run_workers(config: Any) -> None:
+def _run_workers(config: Any, hooks: ServeHooks) -> None:
     """uvicorn's supervisor of ``config.workers`` processes on one listening socket.
 
     uvicorn binds that socket with protocol 0, and asyncio then leaves Nagle's algorithm
@@ -357,7 +439,20 @@ def _run_workers(config: Any) -> None:
     listener = socket.socket(bound.family, bound.type, socket.IPPROTO_TCP, fileno=bound.detach())
     listener.set_inheritable(True)
     with suppress(KeyboardInterrupt):
-        Multiprocess(config, sockets=[listener]).run()
+        hooks.wrap_supervisor(Multiprocess)(config, sockets=[listener]).run()
+
+
+def _run_single(config: Any, hooks: ServeHooks) -> None:
+    """``uvicorn.run`` for one process (wrapped by ``hooks``: under ``tapin central``
+    it tells systemd when it listens). Exits with uvicorn's status 3 when the server
+    did not start."""
+    import uvicorn
+
+    server = hooks.wrap_server(uvicorn.Server)(config)
+    with suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        sys.exit(3)  # uvicorn's STARTUP_FAILURE, as uvicorn.run exits
 
 
 def main(argv: Sequence[str] | None = None) -> int:

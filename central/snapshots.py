@@ -140,7 +140,7 @@ async def directory(conn: psycopg.AsyncConnection, device: DeviceContext) -> Sna
     rows = await _rows(
         conn,
         "SELECT id, name, title, department, phone, photo, role, badge_id FROM people"
-        " WHERE site_id = %s AND visibility = 'visible' ORDER BY id",
+        " WHERE site_id = %s AND visibility = 'visible' AND inactive_since IS NULL ORDER BY id",
         [device.site_id],
     )
     keys = ("id", "name", "title", "department", "phone", "photo", "role", "badge_id")
@@ -155,20 +155,27 @@ SELECT m.id, 'calendar', lower(m.during), upper(m.during), m.private,
        CASE WHEN m.private THEN NULL ELSE o.id END,
        CASE WHEN m.private THEN '{}'::text[] ELSE ARRAY(
            SELECT a FROM unnest(m.attendee_ids) a
-           JOIN people p ON p.id = a AND p.visibility = 'visible') END,
+           JOIN people p ON p.id = a AND p.visibility = 'visible'
+                           AND p.inactive_since IS NULL) END,
        CASE WHEN m.released_at IS NOT NULL THEN 'released'
-            WHEN c.id IS NOT NULL THEN 'checked_in' ELSE 'confirmed' END
+            WHEN c.id IS NOT NULL THEN 'checked_in' ELSE 'confirmed' END,
+       NULL::text
 FROM meetings m
 LEFT JOIN people o ON o.id = m.organiser_id AND o.visibility = 'visible'
+                    AND o.inactive_since IS NULL
 LEFT JOIN checkins c ON c.meeting_id = m.id
 WHERE m.room_id = %(room)s AND m.during && tstzrange(%(start)s, %(end)s)
 UNION ALL
 SELECT b.id, 'device', lower(b.during), upper(b.during), false, b.subject, o.id, '{}'::text[],
        CASE WHEN b.status = 'released' THEN 'released'
             WHEN b.status = 'ended' THEN 'ended'
-            WHEN c.id IS NOT NULL THEN 'checked_in' ELSE 'confirmed' END
+            WHEN c.id IS NOT NULL THEN 'checked_in' ELSE 'confirmed' END,
+       CASE WHEN b.status = 'released' AND EXISTS (
+           SELECT 1 FROM calendar_writebacks w
+           WHERE w.booking_id = b.id AND w.outcome = 'withdrawn') THEN 'calendar_conflict' END
 FROM bookings b
 LEFT JOIN people o ON o.id = b.booked_by AND o.visibility = 'visible'
+                    AND o.inactive_since IS NULL
 LEFT JOIN checkins c ON c.booking_id = b.id
 WHERE b.room_id = %(room)s AND b.during && tstzrange(%(start)s, %(end)s)
 ORDER BY 3, 1
@@ -189,7 +196,11 @@ def _check_calendar_scope(device: DeviceContext, room_id: str) -> None:
 async def calendar(
     conn: psycopg.AsyncConnection, device: DeviceContext, room_id: str | None, now: datetime
 ) -> Snapshot:
-    """Today's meetings and device bookings of the device's own room.
+    """Today's meetings and device bookings of the device's own room. A device booking
+    central withdrew because the room's calendar had an event at the same time comes with
+    status ``released`` and ``withdrawn: "calendar_conflict"`` (also one whose event was
+    moved in the calendar onto a taken time, :mod:`central.calendars.sync`). A code only:
+    nothing of the other event, which may be private.
 
     Raises :class:`BadRequest` without a room and :class:`Forbidden` for any room but
     the panel's own (a room of another site included).
@@ -205,6 +216,8 @@ async def calendar(
         item = dict(zip(keys, row[:8], strict=True))
         item["start"], item["end"] = _iso(row[2], device.timezone), _iso(row[3], device.timezone)
         item["status"] = row[8]
+        if row[9]:  # released by central, and why: a code only (the winner may be private)
+            item["withdrawn"] = row[9]
         meetings.append(item)
     return Snapshot.of(
         {
@@ -310,6 +323,7 @@ _INVITES = """
 SELECT i.id, i.name, i.email, i.company, h.id, i.visitor_type, encode(i.secret_hash, 'hex')
 FROM visitor_invites i
 LEFT JOIN people h ON h.id = i.host_id AND h.visibility = 'visible'
+                    AND h.inactive_since IS NULL
 WHERE i.site_id = %s AND i.day = %s AND i.used_at IS NULL
 ORDER BY i.name, i.id
 """
@@ -322,6 +336,7 @@ SELECT v.id, v.name, v.company, h.id, v.visitor_type, v.signed_in_at,
             ELSE 'failed' END
 FROM visitor_signins v
 LEFT JOIN people h ON h.id = v.host_id AND h.visibility = 'visible'
+                    AND h.inactive_since IS NULL
 LEFT JOIN host_notifications hn ON hn.signin_id = v.id AND hn.recipient = 'host'
 LEFT JOIN host_notifications rn ON rn.signin_id = v.id AND rn.recipient = 'reception'
 WHERE v.site_id = %s AND v.signed_out_at IS NULL
@@ -378,6 +393,7 @@ SELECT b.id, substr(b.resource, 6), lower(b.during), upper(b.during),
        CASE WHEN b.private THEN NULL ELSE p.id END, b.checked_in_at IS NOT NULL
 FROM bookings b
 LEFT JOIN people p ON p.id = b.booked_by AND p.site_id = b.site_id AND p.visibility = 'visible'
+                    AND p.inactive_since IS NULL
 WHERE b.site_id = %(site)s AND b.resource LIKE 'desk:%%' AND b.status = 'active'
   AND b.during && tstzrange(%(start)s, %(end)s)
 ORDER BY 3, 2, 1
