@@ -253,6 +253,9 @@ def _ops_pages(driver: Any, central: LocalCentral, folder: Path, tag: str) -> No
         ("/people?q=zz-nobody", "people-none"),
         ("/people/forget?person=p-bjorn", "forget"),
         ("/retention", "retention"),
+        ("/visitor-types", "visitor-types"),
+        ("/visitor-types?edit=guest", "visitor-type-edit"),
+        ("/terms", "terms"),
         ("/audit", "site-audit"),
     ):
         driver.get(site + page)

@@ -62,6 +62,14 @@ ACTION_FORM = {
     "role": "receptionist",
     "site": "alpha",
     "floor": "1",
+    "type_id": "matrix",
+    "name_en": "Matrix",
+    "steps": "company,terms",
+    "signature": "on",
+    "position": "3",
+    "version": "v-matrix",
+    "title_en": "Terms",
+    "text_en": "Be kind.",
 }
 
 
@@ -152,6 +160,10 @@ def test_every_route_every_role_every_site(portal: Portal) -> None:
     assert portal.sql(
         "SELECT disabled_at IS NOT NULL FROM admins WHERE id = %s", int(form["admin_id"])
     ) == [(True,)]
+    published = "SELECT site_id FROM visitor_terms WHERE version = 'v-matrix' ORDER BY 1"
+    assert portal.sql(published) == [("alpha",), ("beta",)]
+    # "matrix" was added, then removed (the form carries the confirmation) where allowed
+    assert {"visitor_type.set", "visitor_type.remove"} <= set(portal.audit_actions())
     # the expected shape: receptionists see visitors at their site only, technicians no visitors
     expect = {
         ("receptionist", "/admin/sites/alpha/visitors"): 200,
@@ -225,6 +237,9 @@ def _state(portal: Portal) -> tuple[Any, ...]:
             "SELECT count(*) FROM admin_roles",
             "SELECT count(*) FROM sites",
             "SELECT count(*) FROM floors",
+            "SELECT count(*), string_agg(site_id || id || names::text || position || signature"
+            " || steps::text, ',' ORDER BY site_id, id) FROM visitor_types",
+            "SELECT count(*) FROM visitor_terms",
         )
     )
 
