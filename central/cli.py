@@ -12,7 +12,7 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -217,6 +217,16 @@ def _with_pool(dsn: str, work: Callable[[Any], Awaitable[T]]) -> T:
             return await work(pool)
 
     return asyncio.run(run())
+
+
+def _synced(reports: Iterable[Any]) -> Iterator[Any]:
+    """The sync ``reports`` of the sites synced now; a site another process was syncing
+    (``report.skipped``) is said so on stdout and left out."""
+    for report in reports:
+        if report.skipped:
+            print(f"site {report.site_id}: another process is syncing it now; skipped")
+            continue
+        yield report
 
 
 def _init_db(args: argparse.Namespace) -> int:

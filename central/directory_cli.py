@@ -34,7 +34,7 @@ def add_directory_commands(commands: Any) -> None:
 
 
 def _sync_command(args: Any) -> int:
-    from central.cli import _dsn, _guarded, _with_pool
+    from central.cli import _dsn, _guarded, _synced, _with_pool
 
     def action() -> int:
         from datetime import UTC, datetime
@@ -91,10 +91,8 @@ def _sync_command(args: Any) -> int:
             return reports
 
         status = 0
-        for report in _with_pool(_dsn(args), work):
-            if report.skipped:
-                print(f"site {report.site_id}: another process is syncing it now; skipped")
-            elif report.failed:
+        for report in _synced(_with_pool(_dsn(args), work)):
+            if report.failed:
                 status = 1
                 print(f"site {report.site_id}: {report.failed}")
             else:

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from central.errors import KeyFileError
+from central.secretfiles import too_open
 
 __all__ = ["create_private_key", "load_or_create_private_key", "load_private_key", "public_bytes"]
 
@@ -35,7 +36,7 @@ def load_private_key(path: str | os.PathLike[str]) -> X25519PrivateKey:
         raise KeyFileError(where, "does not exist (run `init-db` to create it)") from None
     except OSError as exc:
         raise KeyFileError(where, f"cannot be read ({exc.strerror})") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+    if too_open(mode):
         raise KeyFileError(where, f"permissions {stat.S_IMODE(mode):04o} are too open; use 0600")
     try:
         key = serialization.load_pem_private_key(data, password=None)

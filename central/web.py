@@ -19,6 +19,7 @@ from central.errors import BadRequest, PayloadTooLarge, ServerError, TooManyRequ
 
 __all__ = [
     "DateAndErrors",
+    "HttpMiddleware",
     "error_response",
     "etag_matches",
     "handle_http_exception",
@@ -77,9 +78,9 @@ def etag_matches(if_none_match: str, etag: str) -> bool:
     return etag.removeprefix("W/") in candidates
 
 
-class DateAndErrors:
-    """ASGI middleware: a ``Date`` header on every response (devices derive their clock
-    offset from it), and a JSON 500 instead of a bare traceback page."""
+class HttpMiddleware:
+    """Base of an ASGI middleware that acts on HTTP requests only: :meth:`http` sees
+    them, anything else (lifespan, websockets) goes straight to the wrapped app."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -88,6 +89,18 @@ class DateAndErrors:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.http(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one HTTP request. Raises :class:`NotImplementedError` unless overridden."""
+        raise NotImplementedError
+
+
+class DateAndErrors(HttpMiddleware):
+    """ASGI middleware: a ``Date`` header on every response (devices derive their clock
+    offset from it), and a JSON 500 instead of a bare traceback page."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def send_with_date(message: Message) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from central.calendars.settings import CALENDARS_ENV
 from central.cli import _command as command
-from central.cli import _dsn, _guarded, _with_pool
+from central.cli import _dsn, _guarded, _synced, _with_pool
 
 __all__ = ["add_calendar_commands", "calendars_option"]
 
@@ -99,10 +99,7 @@ def _sync(args: argparse.Namespace) -> int:
             return reports
 
         status = 0
-        for report in _with_pool(_dsn(args), work):
-            if report.skipped:
-                print(f"site {report.site_id}: another process is syncing it now; skipped")
-                continue
+        for report in _synced(_with_pool(_dsn(args), work)):
             print(
                 f"site {report.site_id}: {report.rooms} rooms synced ({report.full} read in full),"
                 f" {report.changed} events changed, {report.removed} removed,"

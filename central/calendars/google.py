@@ -18,18 +18,17 @@ from __future__ import annotations
 import atexit
 import json
 import os
-import stat
 import threading
 import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from niquests.auth import AuthBase
 
 from central.calendars.base import AuthFailed, ConnectorError
 from central.errors import SettingsError
+from central.secretfiles import read_secret_text
 
 __all__ = [
     "GOOGLE_AUTH",
@@ -58,20 +57,7 @@ def read_service_account(path: str, token_uri: str | None = None) -> dict[str, A
 
     Raises :class:`SettingsError` naming what to fix: missing or unreadable file, loose
     permissions, not a service account key (never quoting the key)."""
-    try:
-        mode = os.stat(path).st_mode
-        text = Path(path).read_text("utf-8")
-    except FileNotFoundError:
-        raise SettingsError(f"Google credentials file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError(
-            f"Google credentials file {path} cannot be read ({type(exc).__name__})"
-        ) from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise SettingsError(
-            f"Google credentials file {path}: permissions {stat.S_IMODE(mode):04o} are too "
-            "open (it holds a private key); use 0600"
-        )
+    text = read_secret_text(path, "Google credentials file", holds="a private key")
     try:
         info = json.loads(text)
     except json.JSONDecodeError:

@@ -147,22 +147,23 @@ def graph_site(site_id: str, table: Mapping[str, Any], env: Mapping[str, str]) -
     ``password`` the secret, rooms' calendars their mailbox addresses). Raises
     :class:`~central.errors.SettingsError` naming what to fix (never quoting a secret)."""
     import os
-    import stat
 
-    from central.calendars.settings import SiteCalendars, _check_url, _flag, _number
+    from central.calendars.settings import (
+        SiteCalendars,
+        _check_url,
+        _flag,
+        _number,
+        _secret,
+    )
     from central.directory_sync import directory_options
     from central.errors import SettingsError
+    from central.secretfiles import too_open
 
     where = f"[sites.{site_id}]"
     tenant, client_id = table.get("tenant"), table.get("client_id")
     if not isinstance(tenant, str) or not tenant or not isinstance(client_id, str) or not client_id:
         raise SettingsError(f"calendar settings: {where} (graph) needs tenant and client_id")
-    secret = table.get("client_secret")
-    if table.get("client_secret_env"):
-        name = str(table["client_secret_env"])
-        if not env.get(name):
-            raise SettingsError(f"calendar settings: {where} client_secret_env: ${name} is not set")
-        secret = env[name]
+    secret = _secret(table, "client_secret", env, where)
     certificate = table.get("certificate_file")
     if bool(secret) == bool(certificate):
         raise SettingsError(
@@ -176,7 +177,7 @@ def graph_site(site_id: str, table: Mapping[str, Any], env: Mapping[str, str]) -
             raise SettingsError(
                 f"calendar settings: {where} certificate_file {certificate} cannot be read"
             ) from None
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        if too_open(mode):
             raise SettingsError(
                 f"calendar settings: {where} certificate_file holds a private key; use mode 0600"
             )

@@ -54,6 +54,13 @@ def _guard(name: str, job: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitab
     return run
 
 
+def _every(
+    scheduler: Any, name: str, seconds: float, job: Callable[[], Awaitable[Any]], start: datetime
+) -> None:
+    """Run ``job`` (guarded: :func:`_guard`) every ``seconds`` from ``start``, as job ``name``."""
+    scheduler.add_job(_guard(name, job), "interval", seconds=seconds, id=name, next_run_time=start)
+
+
 async def _retention(pool: AsyncConnectionPool, clock: Callable[[], datetime]) -> None:
     from central.retention import run_retention
 
@@ -100,13 +107,7 @@ async def background(
         async def sync(site: Any = site, several: list[Connector] = several) -> None:
             await sync_site(pool, site, several, clock())
 
-        scheduler.add_job(
-            _guard(f"calendar-sync-{site.site_id}", sync),
-            "interval",
-            seconds=site.interval_seconds,
-            id=f"calendar-sync-{site.site_id}",
-            next_run_time=start,
-        )
+        _every(scheduler, f"calendar-sync-{site.site_id}", site.interval_seconds, sync, start)
     for site in settings.sites.values():
         if site.directory:
             from central.directory_sync import sync_directory
@@ -122,13 +123,8 @@ async def background(
                     visible_group=site.visible_group,
                 )
 
-            scheduler.add_job(
-                _guard(f"directory-sync-{site.site_id}", directory),
-                "interval",
-                seconds=site.directory_interval_seconds,
-                id=f"directory-sync-{site.site_id}",
-                next_run_time=start,
-            )
+            name = f"directory-sync-{site.site_id}"
+            _every(scheduler, name, site.directory_interval_seconds, directory, start)
     rooms = {
         room: site.site_id
         for site in settings.sites.values()
@@ -140,13 +136,7 @@ async def background(
         async def writeback() -> None:
             await drain_writebacks(pool, connectors, rooms)
 
-        scheduler.add_job(
-            _guard("calendar-writeback", writeback),
-            "interval",
-            seconds=WRITEBACK_SECONDS,
-            id="calendar-writeback",
-            next_run_time=start,
-        )
+        _every(scheduler, "calendar-writeback", WRITEBACK_SECONDS, writeback, start)
     scheduler.add_job(
         _guard("retention", lambda: _retention(pool, clock)),
         "interval",

@@ -34,16 +34,14 @@ Nothing here is ever logged: :class:`SiteCalendars` hides the password from ``re
 from __future__ import annotations
 
 import os
-import stat
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from central.calendars.base import Connector
 from central.errors import SettingsError
+from central.secretfiles import read_secret_toml
 
 __all__ = [
     "CALENDARS_ENV",
@@ -101,24 +99,7 @@ class CalendarSettings:
 
 
 def _read(path: str) -> dict[str, Any]:
-    try:
-        mode = os.stat(path).st_mode
-        text = Path(path).read_text("utf-8")
-    except FileNotFoundError:
-        raise SettingsError(f"calendar settings file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError(
-            f"calendar settings file {path} cannot be read ({type(exc).__name__})"
-        ) from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise SettingsError(
-            f"calendar settings file {path}: permissions {stat.S_IMODE(mode):04o} are too open "
-            "(it holds secrets); use 0600"
-        )
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"calendar settings file {path} is not valid TOML: {exc}") from None
+    return read_secret_toml(path, "calendar settings file")
 
 
 def _number(table: Mapping[str, Any], key: str, default: float, low: float, high: float) -> float:
@@ -132,6 +113,19 @@ def _flag(table: Mapping[str, Any], key: str, default: bool, where: str) -> bool
     value = table.get(key, default)
     if not isinstance(value, bool):
         raise SettingsError(f"calendar settings: {where} {key} must be true or false")
+    return value
+
+
+def _secret(table: Mapping[str, Any], key: str, env: Mapping[str, str], where: str) -> Any:
+    """``table[key]``, or the environment variable that ``table[key + "_env"]`` names.
+
+    Raises :class:`SettingsError` when that variable is not set (or empty)."""
+    value = table.get(key)
+    if table.get(f"{key}_env"):
+        name = str(table[f"{key}_env"])
+        if not env.get(name):
+            raise SettingsError(f"calendar settings: {where} {key}_env: ${name} is not set")
+        value = env[name]
     return value
 
 
@@ -192,12 +186,7 @@ def _site(site_id: str, table: Any, env: Mapping[str, str]) -> SiteCalendars:
         return graph_site(site_id, table, env)
     base = _check_url(table.get("url"), f"{where} url")
     user = table.get("user")
-    password = table.get("password")
-    if table.get("password_env"):
-        name = str(table["password_env"])
-        if not env.get(name):
-            raise SettingsError(f"calendar settings: {where} password_env: ${name} is not set")
-        password = env[name]
+    password = _secret(table, "password", env, where)
     auth = table.get("auth", "basic")
     if auth not in AUTHS:
         raise SettingsError(f"calendar settings: {where} auth must be one of {', '.join(AUTHS)}")

@@ -39,16 +39,14 @@ from __future__ import annotations
 
 import os
 import re
-import stat
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from central.errors import SettingsError
+from central.secretfiles import read_secret_toml
 
 __all__ = [
     "ADMIN_ENV",
@@ -118,22 +116,7 @@ class NotifySettings:
 
 
 def _read(path: str) -> dict[str, Any]:
-    try:
-        mode = os.stat(path).st_mode
-        text = Path(path).read_text("utf-8")
-    except FileNotFoundError:
-        raise SettingsError(f"settings file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"settings file {path} cannot be read ({type(exc).__name__})") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise SettingsError(
-            f"settings file {path}: permissions {stat.S_IMODE(mode):04o} are too open "
-            "(it holds secrets); use 0600"
-        )
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"settings file {path} is not valid TOML: {exc}") from None
+    return read_secret_toml(path, "settings file")
 
 
 def _table(data: Mapping[str, Any], name: str) -> dict[str, Any]:

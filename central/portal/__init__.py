@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from central.errors import ServerError
 from central.portal import (
@@ -28,9 +28,11 @@ from central.portal import (
     pages_people,
     pages_rooms,
     pages_site,
+    pages_visitor_setup,
 )
 from central.portal.authz import Deps, rule_of
 from central.portal.web import SecurityHeaders, choose_language, gettext_for, render
+from central.web import HttpMiddleware
 
 __all__ = ["Deps", "portal_app", "portal_routes"]
 
@@ -68,6 +70,15 @@ def portal_routes() -> list[BaseRoute]:
         Route("/sites/{site}/people/forget", pages_people.forget_confirm, methods=["GET"]),
         Route("/sites/{site}/people/forget", pages_people.forget, methods=["POST"]),
         Route("/sites/{site}/retention", pages_people.retention, methods=["GET"]),
+        Route("/sites/{site}/visitor-types", pages_visitor_setup.types, methods=["GET"]),
+        Route("/sites/{site}/visitor-types", pages_visitor_setup.type_save, methods=["POST"]),
+        Route(
+            "/sites/{site}/visitor-types/remove",
+            pages_visitor_setup.type_remove,
+            methods=["POST"],
+        ),
+        Route("/sites/{site}/terms", pages_visitor_setup.terms, methods=["GET"]),
+        Route("/sites/{site}/terms", pages_visitor_setup.terms_publish, methods=["POST"]),
         Route("/admins", pages_admins.admins, methods=["GET"]),
         Route("/admins/create", pages_admins.admin_create, methods=["POST"]),
         Route("/admins/change", pages_admins.admin_change, methods=["POST"]),
@@ -96,18 +107,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return await _error(request, exc.status_code, str(exc.detail))
 
 
-class Unexpected:
+class Unexpected(HttpMiddleware):
     """ASGI middleware: any other error is logged (its type and frames) and answered with
     the HTML error page (status 500) that says nothing of what went wrong; an error after
     the answer began is logged and the connection closed."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def watch(message: Message) -> None:

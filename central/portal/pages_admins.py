@@ -30,10 +30,7 @@ async def _admins_page(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
             " (SELECT count(*) FROM devices d WHERE d.site_id = s.id AND d.revoked_at IS NULL)"
             " FROM sites s ORDER BY s.name, s.id"
         )
-        sites = [
-            dict(zip(("id", "name", "zone", "rooms", "devices"), r, strict=True))
-            for r in await cur.fetchall()
-        ]
+        sites = await store.dicts(cur, ("id", "name", "zone", "rooms", "devices"))
         cur = await conn.execute(
             "SELECT a.id, a.email, a.totp_secret IS NOT NULL, a.disabled_at IS NOT NULL,"
             " coalesce(array_agg(coalesce(r.site_id, '*') || ':' || r.role ORDER BY r.site_id)"

@@ -22,7 +22,7 @@ from central.enroll import create_enrollment_code
 from central.errors import BadRequest, NotFound
 from central.fleet import list_devices
 from central.portal.authz import Ctx, guard
-from central.portal.pages_site import _site
+from central.portal.pages_site import _site, _site_page
 
 __all__ = ["device_action", "devices", "enroll_code"]
 
@@ -170,14 +170,11 @@ async def device_action(ctx: Ctx) -> Response:
         else:
             await ctx.audit(f"device.{action}", device["id"])
             return ctx.redirect(f"/sites/{ctx.site_id}/devices?done={action}")
-    async with ctx.pool.connection() as conn:
-        site, sites = await _site(conn, ctx)
-    return ctx.page(
+    return await _site_page(
+        ctx,
         "device_confirm.html",
         400 if error else 200,
-        site=site,
-        sites=sites,
-        nav="devices",
+        "devices",
         device=device,
         action=action,
         config=config_text,

@@ -17,8 +17,9 @@ from starlette.responses import Response
 
 from central.admin import forget_person
 from central.errors import NotFound
+from central.portal import store
 from central.portal.authz import Ctx, guard
-from central.portal.pages_site import _site
+from central.portal.pages_site import _site, _site_page
 from central.retention import AUDIT, HISTORY, INACTIVE_PEOPLE, PLAN, retention_preview
 
 __all__ = ["forget", "forget_confirm", "people", "retention", "visibility"]
@@ -53,10 +54,7 @@ async def people(ctx: Ctx) -> Response:
             " ORDER BY name, id LIMIT %s",
             [site.id, like, like, like, SHOWN + 1],
         )
-        rows = [
-            dict(zip(("id", "name", "email", "department", "visibility"), r, strict=True))
-            for r in await cur.fetchall()
-        ]
+        rows = await store.dicts(cur, ("id", "name", "email", "department", "visibility"))
     return ctx.page(
         "people.html",
         site=site,
@@ -87,14 +85,11 @@ async def visibility(ctx: Ctx) -> Response:
 async def _forget_page(
     ctx: Ctx, person: dict[str, Any], status: int = 200, **extra: Any
 ) -> Response:
-    async with ctx.pool.connection() as conn:
-        site, sites = await _site(conn, ctx)
-    return ctx.page(
+    return await _site_page(
+        ctx,
         "forget.html",
         status,
-        site=site,
-        sites=sites,
-        nav="people",
+        "people",
         person=person,
         error=extra.pop("error", None),
         **extra,

@@ -18,8 +18,9 @@ from starlette.responses import Response
 from central.desk_state import DeskStateError, set_in_use, set_out_of_use
 from central.errors import BadRequest, NotFound
 from central.floors import FloorError, import_floor, parse_floor
+from central.portal import store
 from central.portal.authz import Ctx, guard
-from central.portal.pages_site import _site
+from central.portal.pages_site import _site, _site_page
 from central.visitor_setup import current_terms, terms_versions, visitor_types
 
 __all__ = ["desk_state", "floor_upload", "room_edit", "room_save", "rooms"]
@@ -51,16 +52,13 @@ async def _rooms_page(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
     async with ctx.pool.connection() as conn:
         site, sites = await _site(conn, ctx)
         cur = await conn.execute(_ROOM_SQL + " ORDER BY floor, name, id", [site.id])
-        rooms = [dict(zip(_ROOM_KEYS, row, strict=True)) for row in await cur.fetchall()]
+        rooms = await store.dicts(cur, _ROOM_KEYS)
         cur = await conn.execute(
             "SELECT id, name, floor, out_of_use, out_of_use_reason FROM desks"
             " WHERE site_id = %s ORDER BY floor, name, id",
             [site.id],
         )
-        desks = [
-            dict(zip(("id", "name", "floor", "out", "reason"), r, strict=True))
-            for r in await cur.fetchall()
-        ]
+        desks = await store.dicts(cur, ("id", "name", "floor", "out", "reason"))
         cur = await conn.execute(
             "SELECT f.floor, f.name, f.imported_at,"
             " (SELECT count(*) FROM floor_desks d"
@@ -121,14 +119,11 @@ async def _room(ctx: Ctx, room_id: str) -> dict[str, Any]:
 
 
 async def _edit_page(ctx: Ctx, room: dict[str, Any], status: int = 200, **extra: Any) -> Response:
-    async with ctx.pool.connection() as conn:
-        site, sites = await _site(conn, ctx)
-    return ctx.page(
+    return await _site_page(
+        ctx,
         "room_edit.html",
         status,
-        site=site,
-        sites=sites,
-        nav="rooms",
+        "rooms",
         room=room,
         error=extra.pop("error", None),
         **extra,

@@ -59,6 +59,14 @@ async def _site(conn: psycopg.AsyncConnection, ctx: Ctx) -> tuple[Site, list[Sit
     raise NotFound(f"there is no site {ctx.site_id!r}")
 
 
+async def _site_page(ctx: Ctx, template: str, status: int, nav: str, **values: Any) -> Response:
+    """``template`` for the URL's site (with the site switcher), ``nav`` its menu entry.
+    Raises :class:`NotFound` as :func:`_site` does."""
+    async with ctx.pool.connection() as conn:
+        site, sites = await _site(conn, ctx)
+    return ctx.page(template, status, site=site, sites=sites, nav=nav, **values)
+
+
 def _day_bounds(site: Site, now: datetime) -> tuple[date, datetime, datetime]:
     today = now.astimezone(site.zone).date()
     start = datetime.combine(today, time(0), tzinfo=site.zone)
@@ -174,10 +182,7 @@ async def _visitors_page(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
             " WHERE i.site_id = %s AND i.day = %s ORDER BY i.created_at, i.id",
             [site.id, today],
         )
-        invites = [
-            dict(zip(("id", "name", "company", "type", "host", "used"), r, strict=True))
-            for r in await cur.fetchall()
-        ]
+        invites = await store.dicts(cur, ("id", "name", "company", "type", "host", "used"))
         cur = await conn.execute(
             "SELECT v.name, v.company, v.signed_in_at, v.signed_out_at,"
             " CASE WHEN h.visibility = 'visible' THEN h.name END"

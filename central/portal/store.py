@@ -36,6 +36,7 @@ __all__ = [
     "counters",
     "create_admin",
     "create_session",
+    "dicts",
     "end_session",
     "failures",
     "find_admin",
@@ -131,6 +132,12 @@ async def create_admin(
         )
         await audit(conn, actor, "admin.create", site_id, str(admin_id), address)
     return admin_id
+
+
+async def dicts(cur: psycopg.AsyncCursor[Any], keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The rest of ``cur``'s rows, each a dict of ``keys`` (one a column). Raises
+    :class:`ValueError` when a row has more or fewer columns than ``keys``."""
+    return [dict(zip(keys, row, strict=True)) for row in await cur.fetchall()]
 
 
 async def list_admins(pool: AsyncConnectionPool) -> list[Admin]:
