@@ -19,15 +19,19 @@ notification outbox live there, and ETags are hashes of the content, so any work
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import TYPE_CHECKING
 
 from central.errors import SettingsError
 
+GC_THRESHOLD = 10_000
+"""Allocations before a young collection (CPython's default is 700)."""
+
 if TYPE_CHECKING:  # the device CLI imports this module without the server stack
     from starlette.applications import Starlette
 
-__all__ = ["DSN_ENV", "KEY_ENV", "POOL_ENV", "app_from_env", "pool_size"]
+__all__ = ["DSN_ENV", "GC_THRESHOLD", "KEY_ENV", "POOL_ENV", "app_from_env", "pool_size", "tune_gc"]
 
 DSN_ENV = "TAPIN_CENTRAL_DSN"
 KEY_ENV = "TAPIN_CENTRAL_KEY"
@@ -49,7 +53,7 @@ def pool_size(value: str | int | None) -> int:
     return size
 
 
-def app_from_env() -> Starlette:
+def app_from_env(*, gc_tuning: bool = True) -> Starlette:
     """The central app for ``$TAPIN_CENTRAL_DSN`` with the key at ``$TAPIN_CENTRAL_KEY``
     and ``$TAPIN_CENTRAL_POOL_MAX`` connections (nothing connects before its lifespan).
 
@@ -57,6 +61,9 @@ def app_from_env() -> Starlette:
     :mod:`central.notify.settings`); every process runs a notification worker, and the
     schedule of :mod:`central.calendars.schedule` (calendar sync from
     ``$TAPIN_CENTRAL_CALENDARS``, write-back, retention).
+
+    The process's garbage collection is tuned for serving (:func:`tune_gc`) unless
+    ``gc_tuning`` is false (an app built inside another program, e.g. a test).
 
     Raises :class:`SettingsError` when a setting is missing or wrong and
     :class:`KeyFileError` when the key file is unusable.
@@ -85,4 +92,20 @@ def app_from_env() -> Starlette:
     # room calendars (``$TAPIN_CENTRAL_CALENDARS``), their write-back and retention, on a
     # schedule in every process (see central.calendars.schedule)
     attach(app, load_calendar_settings())
+    if gc_tuning:
+        tune_gc()
     return app
+
+
+def tune_gc() -> None:
+    """Garbage collection for a server process, once its app is built.
+
+    What start-up made (modules, the app, templates) lives as long as the process:
+    :func:`gc.freeze` keeps the collector from walking it again, and a higher first
+    threshold lets a batch's short-lived objects (tens of thousands for 500 events) die
+    before a collection finds them. In ``benchmarks.drain`` this took the collector's
+    share of an upload from 2.4 ms to under 0.1 ms.
+    """
+    gc.collect()  # what start-up left behind is not frozen with the rest
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, 20, 20)

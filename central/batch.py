@@ -10,22 +10,21 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
-import re
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from central.appliers import APPLIERS, Item, Rejection
 from central.appliers.base import parse_time, storable
 from central.auth import DeviceContext
 from central.errors import BadRequest, PayloadTooLarge
+from central.jsonread import loads
 from sync.events import Code
 from sync.wire import (
     AD_UNBOUND,
@@ -39,13 +38,15 @@ from sync.wire import (
 
 __all__ = [
     "EpochKeys",
+    "Incoming",
     "Limits",
     "Pending",
     "Result",
-    "loads",
     "open_events",
     "open_pending",
     "parse_batch",
+    "parse_envelope",
+    "parse_events",
     "record_events",
 ]
 
@@ -147,8 +148,9 @@ def _usable_id(raw: Any) -> str | None:
     return value
 
 
-def parse_batch(body: Any, limits: Limits) -> tuple[dict[str, bytes], list[SealedEvent | Result]]:
-    """The batch's sealed epoch keys and its events (or their ``malformed`` answers)."""
+def parse_envelope(body: Any, limits: Limits) -> tuple[dict[str, bytes], list[Any]]:
+    """The batch's sealed epoch keys and its events, still as sent (each checked by
+    :func:`parse_events`)."""
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object with 'epochs' and 'events'")
     epochs, events = body.get("epochs"), body.get("events")
@@ -165,8 +167,17 @@ def parse_batch(body: Any, limits: Limits) -> tuple[dict[str, bytes], list[Seale
         if not epoch_id or len(epoch_id) > 200:
             raise BadRequest("epoch ids must be 1 to 200 characters")
         sealed[epoch_id] = _b64(value, f"epochs[{epoch_id!r}]")
+    return sealed, events
+
+
+def parse_events(
+    events: list[Any], start: int = 0, end: int | None = None
+) -> list[SealedEvent | Result]:
+    """``events[start:end]`` parsed (or their ``malformed`` answers). Raises
+    :class:`BadRequest` for an event without a usable id: nothing could answer it."""
     parsed: list[SealedEvent | Result] = []
-    for index, raw in enumerate(events):
+    for index in range(start, len(events) if end is None else end):
+        raw = events[index]
         try:
             parsed.append(SealedEvent.from_wire(raw))
         except (WireError, ValueError, TypeError) as exc:
@@ -174,30 +185,57 @@ def parse_batch(body: Any, limits: Limits) -> tuple[dict[str, bytes], list[Seale
             if event_id is None:
                 raise BadRequest(f"events[{index}]: {exc}") from None
             parsed.append(Result(event_id, "rejected", str(exc), Code.MALFORMED))
-    return sealed, parsed
+    return parsed
+
+
+def parse_batch(body: Any, limits: Limits) -> tuple[dict[str, bytes], list[SealedEvent | Result]]:
+    """The batch's sealed epoch keys and its events (or their ``malformed`` answers)."""
+    epochs, events = parse_envelope(body, limits)
+    return epochs, parse_events(events)
+
+
+class Incoming:
+    """A batch parsed and recorded chunk by chunk (:meth:`chunks`), so the ledger rows
+    of the first events can be written while the later ones are still being parsed.
+    Afterwards :attr:`parsed` holds every event (or its answer), :attr:`pending` the
+    first-seen ones to record and :attr:`answers` the answers of those not recorded,
+    as :func:`parse_batch` and :func:`record_events` give them."""
+
+    def __init__(self, events: list[Any], epochs: dict[str, bytes], now: datetime) -> None:
+        self.events = events
+        self.epochs = epochs
+        self.now = now
+        self.parsed: list[SealedEvent | Result] = []
+        self.pending: list[Pending] = []
+        self.answers: dict[int, Result] = {}
+        self._seen: set[str] = set()
+
+    @property
+    def complete(self) -> bool:
+        return len(self.parsed) == len(self.events)
+
+    def chunks(self, size: int) -> Iterator[list[Pending]]:
+        """The events to record, in batch order: first those parsed before (by an
+        earlier attempt), then the rest, ``size`` events parsed at a time. Raises
+        :class:`BadRequest` (from :func:`parse_events`)."""
+        if self.pending:
+            yield list(self.pending)
+        while not self.complete:
+            start = len(self.parsed)
+            chunk = parse_events(self.events, start, min(start + size, len(self.events)))
+            self.parsed.extend(chunk)
+            before = len(self.pending)
+            _record(chunk, start, self.epochs, self.now, self.pending, self.answers, self._seen)
+            if len(self.pending) > before:
+                yield self.pending[before:]
+
+    def finish(self) -> None:
+        """Parse and record whatever :meth:`chunks` has not reached yet."""
+        for _ in self.chunks(len(self.events) or 1):
+            pass
 
 
 _MAX_SEQ = 2**63 - 1
-
-
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
-"""19 digits in a row: maybe an integer outside 64 bits, which orjson reads as a float."""
-
-
-def loads(data: bytes) -> Any:
-    """JSON as :func:`json.loads` reads it, with orjson when orjson reads it the same.
-
-    orjson refuses what ``json`` takes beyond RFC 8259 (NaN, lone surrogates, a BOM,
-    numbers too large for a float) and reads integers beyond 64 bits as floats: those
-    documents, and any with such a long run of digits, go to ``json``. Raises
-    ``ValueError`` (not JSON) or ``RecursionError`` (nested too deeply), as ``json``.
-    """
-    if not _LONG_NUMBER.search(data):
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError:
-            pass  # json says what it makes of it (a value orjson refuses, or the error)
-    return json.loads(data)
 
 
 def _unstorable(event: SealedEvent) -> str | None:
@@ -299,8 +337,22 @@ def record_events(
     :func:`open_pending`, which may run while the ledger rows are being written."""
     pending: list[Pending] = []
     answers: dict[int, Result] = {}
-    seen: set[str] = set()
-    for index, event in enumerate(parsed):
+    _record(parsed, 0, epochs, now, pending, answers, set())
+    return pending, answers
+
+
+def _record(
+    parsed: list[SealedEvent | Result],
+    offset: int,
+    epochs: dict[str, bytes],
+    now: datetime,
+    pending: list[Pending],
+    answers: dict[int, Result],
+    seen: set[str],
+) -> None:
+    """:func:`record_events` for ``parsed``, the events from batch index ``offset`` on,
+    adding to ``pending``, ``answers`` and ``seen`` (the keys recorded so far)."""
+    for index, event in enumerate(parsed, offset):
         if isinstance(event, Result):
             answers[index] = event
             continue
@@ -317,7 +369,6 @@ def record_events(
             continue
         seen.add(key)
         pending.append(Pending(index, key, event, None, None, _created(event, now)))
-    return pending, answers
 
 
 def _created(event: SealedEvent, now: datetime) -> datetime | None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import random
 import uuid
@@ -36,17 +37,20 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import PoolTimeout
 
 from central.appliers import APPLIERS, Context, Item, Rejection
+from central.appliers.base import EarlyApplier, storable
+from central.appliers.issues import IssueReport
+from central.appliers.presence import PresenceSample
 from central.auth import DeviceContext
 from central.batch import (
     EpochKeys,
+    Incoming,
     Limits,
     Pending,
     Result,
     open_pending,
-    parse_batch,
-    record_events,
+    parse_envelope,
 )
-from central.errors import ServiceBusy
+from central.errors import ServerError, ServiceBusy
 from sync.events import Code, EventType
 from sync.wire import AD_BOUND
 
@@ -57,6 +61,9 @@ log = logging.getLogger(__name__)
 _TRANSIENT = (errors.DeadlockDetected, errors.SerializationFailure, errors.LockNotAvailable)
 _UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 _ATTEMPTS = 4
+_CHUNK = 128
+"""Events parsed before their ledger rows go out: PostgreSQL starts on the first ones
+while the rest are still being read."""
 
 _RECORD = """
 INSERT INTO applied_events (device_id, event_id, seq, type, outcome, created_at)
@@ -111,13 +118,15 @@ async def ingest(
     Raises :class:`BadRequest`/:class:`PayloadTooLarge` for a body that is not a batch
     and :class:`ServiceBusy` when contention outlasts the retries.
     """
-    epochs, parsed = parse_batch(body, limits)
-    pending, answers = record_events(parsed, epochs, now)
-    await _note_binding(conn, device, parsed)
+    epochs, events = parse_envelope(body, limits)
+    incoming = Incoming(events, epochs, now)
     ctx = Context(device, now, limits.max_photo_bytes)
     outcomes = await _transact(
-        conn, ctx, pending, lambda: open_pending(pending, epochs, keys, device, now)
+        conn, ctx, incoming, lambda some: open_pending(some, epochs, keys, device, now)
     )
+    incoming.finish()  # (already, unless nothing needed recording)
+    await _note_binding(conn, device, incoming.parsed)
+    parsed, pending, answers = incoming.parsed, incoming.pending, incoming.answers
     answers.update(outcomes)
     first = {p.key: p.index for p in pending}
     results: list[dict[str, Any]] = []
@@ -157,20 +166,38 @@ async def _note_binding(
         log.info("device %s now binds its events to itself", device.id)
 
 
+class _Mode(enum.Enum):
+    EARLY = "early"
+    """Pipeline mode; each chunk's events opened as soon as they are parsed and the
+    commuting lanes' effects (presence samples, issue reports) sent at once, before the
+    ledger says whether the events are new: if any was seen before, the attempt is
+    rolled back and made again in :attr:`PLAIN` mode."""
+    PLAIN = "plain"
+    """Pipeline mode for the ledger rows; every effect applied once the ledger answered."""
+    CAREFUL = "careful"
+    """No pipeline; a savepoint per event, so one that fails alone is rejected."""
+
+
+class _SeenBefore(Exception):
+    """An early attempt met events already in the ledger: roll back, go again plainly."""
+
+
 async def _transact(
     conn: psycopg.AsyncConnection,
     ctx: Context,
-    pending: list[Pending],
-    open_payloads: Callable[[], None],
+    incoming: Incoming,
+    open_some: Callable[[list[Pending]], None],
 ) -> dict[int, Result]:
-    if not pending:
-        return {}
-    careful = False
+    mode = _Mode.EARLY
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             async with conn.transaction():
                 fresh = Context(ctx.device, ctx.now, ctx.max_photo_bytes)
-                return await _apply_batch(conn, fresh, pending, careful, open_payloads)
+                return await _apply_batch(conn, fresh, incoming, mode, open_some)
+        except ServerError:
+            raise  # not a batch (400, 413): nothing is recorded
+        except _SeenBefore:
+            mode = _Mode.PLAIN  # a resend: not an attempt lost to contention
         except _TRANSIENT as exc:
             log.info("device %s: %s on attempt %d; retrying", ctx.device.id, exc.sqlstate, attempt)
             await asyncio.sleep(random.uniform(0.01, 0.05) * attempt)
@@ -180,49 +207,77 @@ async def _transact(
             # One event the checks did not foresee (a value the database refuses, a
             # computation that overflows...): replay event by event, so it alone is
             # rejected and the batch never fails for it.
-            if careful:
+            if mode is _Mode.CAREFUL:
                 raise
             log.warning(
                 "device %s: batch hit %s; replaying it event by event",
                 ctx.device.id,
                 getattr(exc, "sqlstate", None) or type(exc).__name__,
             )
-            careful = True
+            mode = _Mode.CAREFUL
     raise ServiceBusy("central is busy with conflicting writes; retry this batch shortly")
+
+
+def _judge(
+    ctx: Context, pending: Sequence[Pending], known: set[str], rejections: dict[int, Rejection]
+) -> list[Item]:
+    """The opened events' items, after the checks (each applier's, then the site's);
+    the refused ones are added to ``rejections``."""
+    items: list[Item] = []
+    for p in pending:
+        if p.rejection is not None:
+            rejections[p.index] = p.rejection
+        elif p.item is not None:
+            items.append(p.item)
+        else:  # opening gives every event its item or its rejection
+            raise RuntimeError(f"event {p.event.id} was not opened")
+    _site_check(ctx, items, _checks(ctx, items), rejections, known)
+    return items
 
 
 async def _apply_batch(
     conn: psycopg.AsyncConnection,
     ctx: Context,
-    pending: list[Pending],
-    careful: bool,
-    open_payloads: Callable[[], None],
+    incoming: Incoming,
+    mode: _Mode,
+    open_some: Callable[[list[Pending]], None],
 ) -> dict[int, Result]:
     # Every event is recorded as applied first; those rejected get their answer written
-    # over it below, in this same transaction. So the ledger rows can go out before the
-    # payloads are open: PostgreSQL writes them while this process opens and checks them.
-    known = await _site_resources(conn, ctx, pending)
-    record = asyncio.ensure_future(conn.execute(_RECORD, _ledger_rows(ctx, pending)))
+    # over it below, in this same transaction. So in pipeline mode the ledger rows of
+    # the first events go out while the later ones are still being parsed, and
+    # PostgreSQL writes them while this process parses, opens and checks.
+    records: list[tuple[list[Pending], psycopg.AsyncCursor[Any]]] = []
     rejections: dict[int, Rejection] = {}
     items: list[Item] = []
-    try:
-        await asyncio.sleep(0)  # the statement is sent
-        if any(p.item is None and p.rejection is None for p in pending):
-            open_payloads()
-        for p in pending:
-            if p.rejection is not None:
-                rejections[p.index] = p.rejection
-            elif p.item is not None:
-                items.append(p.item)
-            else:  # open_payloads gives every event its item or its rejection
-                raise RuntimeError(f"event {p.event.id} was not opened")
-        _check(ctx, items, rejections, known)
-    except BaseException:
-        with contextlib.suppress(Exception):
-            await record  # never leave the connection in the middle of a statement
-        raise
-    cur = await record
-    new = {row[0] for row in await cur.fetchall()}
+    sent: list[tuple[EarlyApplier, list[Item], Any]] = []
+    size = _CHUNK if mode is not _Mode.CAREFUL else len(incoming.events) or 1
+    async with conn.pipeline() if mode is not _Mode.CAREFUL else contextlib.nullcontext():
+        site = await conn.execute(_SITE_RESOURCES, _site_params(ctx, incoming.events))
+        known: set[str] | None = None
+        for chunk in incoming.chunks(size):
+            records.append((chunk, await conn.execute(_RECORD, _ledger_rows(ctx, chunk))))
+            if mode is _Mode.EARLY:
+                open_some([p for p in chunk if p.item is None and p.rejection is None])
+                if known is None:  # in by now: it went out before this chunk's rows
+                    known = {row[0] for row in await site.fetchall()}
+                judged = _judge(ctx, chunk, known, rejections)
+                items += judged
+                fit = [i for i in judged if i.index not in rejections]
+                sent += await _send_early(conn, ctx, fit)
+        if not incoming.pending:
+            return {}
+        if mode is not _Mode.EARLY:
+            open_some([p for p in incoming.pending if p.item is None and p.rejection is None])
+    # out of pipeline mode: every result above is in
+    pending = incoming.pending
+    if mode is not _Mode.EARLY:
+        items = _judge(ctx, pending, {row[0] for row in await site.fetchall()}, rejections)
+    new: set[str] = set()
+    for chunk, cur in records:
+        made = {row[0] for row in await cur.fetchall()}
+        if mode is _Mode.EARLY and len(made) < len(chunk):
+            raise _SeenBefore  # the effects sent early may repeat earlier ones: undo them
+        new |= made
     key_of = {p.index: p.key for p in pending}
 
     seen_before = [p for p in pending if p.key not in new]
@@ -231,8 +286,12 @@ async def _apply_batch(
         cur = await conn.execute(_STORED, [ctx.device.id, [p.key for p in seen_before]])
         stored = {row[0]: (row[1], row[2], row[3], row[4]) for row in await cur.fetchall()}
 
+    for applier, early, handle in sent:
+        rejections.update(await applier.answer(handle, early))
+    applied_early = {i.index for _, early, _ in sent for i in early}
     todo = [i for i in items if i.index not in rejections and key_of[i.index] in new]
-    rejections.update(await _apply_runs(conn, ctx, todo, careful))
+    later = [i for i in todo if i.index not in applied_early]
+    rejections.update(await _apply_runs(conn, ctx, later, mode is _Mode.CAREFUL))
     written = {i: r for i, r in rejections.items() if key_of[i] in new}
     if written:  # over their 'applied' rows; the clear created_at only where it was read
         opened = {p.index for p in pending if p.item is not None}
@@ -270,38 +329,45 @@ async def _apply_batch(
     return outcomes
 
 
-async def _site_resources(
-    conn: psycopg.AsyncConnection, ctx: Context, pending: list[Pending]
-) -> set[str]:
-    """Which of the resources the events name (their clear ``resource``) are the
-    device's site's."""
-    wanted: dict[str, set[str]] = {"room": set(), "desk": set(), "lobby": set()}
-    for p in pending:
-        kind, _, rid = p.event.resource.partition(":")
-        if kind in wanted and rid:
-            wanted[kind].add(rid)
-    params = {kind: sorted(ids) for kind, ids in wanted.items()}
-    cur = await conn.execute(_SITE_RESOURCES, {"site": ctx.device.site_id, **params})
-    return {row[0] for row in await cur.fetchall()}
-
-
-def _check(
-    ctx: Context, items: list[Item], rejections: dict[int, Rejection], known: set[str]
-) -> None:
-    """Resources must belong to the device's site (``known``: those that do); then each
-    applier's own checks."""
+async def _send_early(
+    conn: psycopg.AsyncConnection, ctx: Context, items: list[Item]
+) -> list[tuple[EarlyApplier, list[Item], Any]]:
+    """Send the effects of the items whose appliers take them early, one statement per
+    type; what :meth:`EarlyApplier.answer` needs later."""
+    by_type: dict[str, list[Item]] = {}
     for item in items:
-        if item.index in rejections:
-            continue
+        if item.type in _EARLY:
+            by_type.setdefault(item.type, []).append(item)
+    return [
+        (_EARLY[kind], run, await _EARLY[kind].send(conn, ctx, run))
+        for kind, run in by_type.items()
+    ]
+
+
+def _site_params(ctx: Context, events: Sequence[Any]) -> dict[str, Any]:
+    """Parameters of :data:`_SITE_RESOURCES`: the resources the events name (their
+    clear ``resource``, read before the events are parsed: only what PostgreSQL can
+    hold as text; an event naming anything else is answered before it needs this), by
+    kind."""
+    wanted: dict[str, set[str]] = {"room": set(), "desk": set(), "lobby": set()}
+    for raw in events:
+        resource = raw.get("resource") if isinstance(raw, dict) else None
+        if isinstance(resource, str) and len(resource) <= 200 and storable(resource):
+            kind, _, rid = resource.partition(":")
+            if kind in wanted and rid:
+                wanted[kind].add(rid)
+    return {"site": ctx.device.site_id, **{kind: sorted(ids) for kind, ids in wanted.items()}}
+
+
+def _checks(ctx: Context, items: list[Item]) -> dict[int, Rejection]:
+    """Each applier's own checks of its items (those not already rejected); what they
+    refuse."""
+    refused: dict[int, Rejection] = {}
+    for item in items:
         try:
-            if item.resource not in known:
-                raise Rejection(
-                    Code.FORBIDDEN,
-                    f"{item.resource} is not part of site {ctx.device.site_id}, this device's site",
-                )
             APPLIERS[item.type].check(item, ctx)
         except Rejection as rejection:
-            rejections[item.index] = rejection
+            refused[item.index] = rejection
         except Exception as exc:  # a value the checks did not foresee: this event only
             log.warning(
                 "device %s: event %s failed its checks (%s)",
@@ -309,7 +375,27 @@ def _check(
                 item.id,
                 type(exc).__name__,
             )
-            rejections[item.index] = Rejection(Code.INVALID, "central could not read this event")
+            refused[item.index] = Rejection(Code.INVALID, "central could not read this event")
+    return refused
+
+
+def _site_check(
+    ctx: Context,
+    items: list[Item],
+    refused: dict[int, Rejection],
+    rejections: dict[int, Rejection],
+    known: set[str],
+) -> None:
+    """Resources must belong to the device's site (``known``: those that do): else that
+    is the answer, whatever the applier's checks (``refused``) said."""
+    for item in items:
+        if item.resource not in known:
+            rejections[item.index] = Rejection(
+                Code.FORBIDDEN,
+                f"{item.resource} is not part of site {ctx.device.site_id}, this device's site",
+            )
+        elif item.index in refused:
+            rejections[item.index] = refused[item.index]
 
 
 def _ledger_rows(ctx: Context, pending: list[Pending]) -> dict[str, Any]:
@@ -332,6 +418,9 @@ _LANES: dict[str, int] = {
     EventType.VISITOR_SIGNOUT: 2,
 }
 _SPACES_LANE = 3  # bookings, check-ins, releases: order matters among all of them
+_EARLY: dict[str, EarlyApplier] = {a.type: a for a in (PresenceSample(), IssueReport())}
+"""The lanes of one statement each whose effects go out early (the appliers hold no
+state: these instances do what APPLIERS' do)."""
 
 
 def _in_lanes(items: Sequence[Item]) -> list[Item]:

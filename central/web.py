@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import traceback
 from email.utils import formatdate
@@ -16,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from central.errors import BadRequest, PayloadTooLarge, ServerError, TooManyRequests
+from central.jsonread import loads
 
 __all__ = [
     "DateAndErrors",
@@ -65,7 +65,7 @@ async def read_json(request: Request, limit: int) -> Any:
             raise PayloadTooLarge("the request body", limit)
         chunks.append(chunk)
     try:
-        return json.loads(b"".join(chunks))
+        return loads(b"".join(chunks))
     except (ValueError, RecursionError):
         raise BadRequest("the body is not valid JSON") from None
 

@@ -31,6 +31,7 @@ __all__ = [
     "MAX_DURATION",
     "Applier",
     "Context",
+    "EarlyApplier",
     "Item",
     "Rejection",
     "b64_field",
@@ -111,6 +112,18 @@ class Applier(Protocol):
     async def apply(
         self, conn: psycopg.AsyncConnection, ctx: Context, items: Sequence[Item]
     ) -> dict[int, Rejection]: ...
+
+
+class EarlyApplier(Applier, Protocol):
+    """An applier whose effects commute with every other event's and take one statement
+    with nothing to wait for in between: central sends it in pipeline mode while it is
+    still opening the rest of the batch (``apply`` is ``send`` then ``answer``)."""
+
+    async def send(
+        self, conn: psycopg.AsyncConnection, ctx: Context, items: Sequence[Item]
+    ) -> Any: ...
+
+    async def answer(self, sent: Any, items: Sequence[Item]) -> dict[int, Rejection]: ...
 
 
 def _hours(delta: timedelta) -> str:

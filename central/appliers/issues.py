@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import psycopg
 
@@ -75,6 +75,12 @@ class IssueReport:
     async def apply(
         self, conn: psycopg.AsyncConnection, ctx: Context, items: Sequence[Item]
     ) -> dict[int, Rejection]:
+        return await self.answer(await self.send(conn, ctx, items), items)
+
+    async def send(
+        self, conn: psycopg.AsyncConnection, ctx: Context, items: Sequence[Item]
+    ) -> tuple[psycopg.AsyncCursor[Any], dict[int, Rejection]]:
+        """Send the insert (in pipeline mode nothing waits for it); :meth:`answer` reads it."""
         fresh, rejected = first_of_each(items, _id_used)
         vals = [i.values for i in fresh]
         cur = await conn.execute(
@@ -92,9 +98,16 @@ class IssueReport:
                 "ats": [i.created for i in fresh],
             },
         )
+        return cur, rejected
+
+    async def answer(
+        self, sent: tuple[psycopg.AsyncCursor[Any], dict[int, Rejection]], items: Sequence[Item]
+    ) -> dict[int, Rejection]:
+        """The reports not stored: their id was used already (here or before)."""
+        cur, rejected = sent
         made = {row[0] for row in await cur.fetchall()}
-        for item in fresh:
-            if item.values["id"] not in made:
+        for item in items:
+            if item.index not in rejected and item.values["id"] not in made:
                 rejected[item.index] = _id_used(item)
         return rejected
 

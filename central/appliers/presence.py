@@ -58,6 +58,13 @@ class PresenceSample:
     async def apply(
         self, conn: psycopg.AsyncConnection, ctx: Context, items: Sequence[Item]
     ) -> dict[int, Rejection]:
+        await self.send(conn, ctx, items)
+        return {}
+
+    async def send(
+        self, conn: psycopg.AsyncConnection, ctx: Context, items: Sequence[Item]
+    ) -> None:
+        """Send the insert (in pipeline mode nothing waits for it)."""
         vals = [i.values for i in items]
         await conn.execute(
             _INSERT,
@@ -71,4 +78,7 @@ class PresenceSample:
                 "bands": [v["band"] for v in vals],
             },
         )
+
+    async def answer(self, sent: None, items: Sequence[Item]) -> dict[int, Rejection]:
+        """Samples are never refused once checked."""
         return {}

@@ -215,7 +215,7 @@ async def test_serve_syncs_the_directory_and_the_room_mailbox_on_its_schedule(
     monkeypatch.setenv(DSN_ENV, db)
     monkeypatch.setenv(KEY_ENV, str(tmp_path / "central.key"))
     monkeypatch.setenv(CALENDARS_ENV, str(settings))
-    app = app_from_env()
+    app = app_from_env(gc_tuning=False)
     async with app.router.lifespan_context(app):
         pool = app.state.central.pool
         jobs = {job.id for job in app.state.calendar_scheduler.get_jobs()}

@@ -1,4 +1,8 @@
-"""How a batch survives a bad event and transient contention."""
+"""How a batch survives a bad event and transient contention.
+
+Faults are put into the presence applier's ``send``: the one statement that writes the
+samples, whether central sends it early (pipeline mode, while still opening the batch)
+or applies event by event."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from central.appliers import Context, Item, Rejection
+from central.appliers import Context, Item
 from central.appliers.presence import PresenceSample
 from tests.central.conftest import World, later
 
@@ -26,16 +30,16 @@ def _samples(world_device: Any, bands: Sequence[str]) -> list[Any]:
 async def test_a_database_error_rejects_only_its_event(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = PresenceSample.apply
+    original = PresenceSample.send
 
-    async def apply(
+    async def send(
         self: PresenceSample, conn: psycopg.AsyncConnection, ctx: Context, items: Sequence[Item]
-    ) -> dict[int, Rejection]:
+    ) -> None:
         if any(item.values["band"] == "99" for item in items):
             await conn.execute("SELECT 1 / 0")  # a DataError the checks did not foresee
-        return await original(self, conn, ctx, items)
+        await original(self, conn, ctx, items)
 
-    monkeypatch.setattr(PresenceSample, "apply", apply)
+    monkeypatch.setattr(PresenceSample, "send", send)
     panel = await world.enroll(room="r1")
     results = await world.send(panel, *_samples(panel, ["1", "99", "2"]))
     assert [r["outcome"] for r in results] == ["applied", "rejected", "applied"]
@@ -46,20 +50,19 @@ async def test_a_database_error_rejects_only_its_event(
 
 
 async def test_a_deadlock_retries_the_batch(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    original = PresenceSample.apply
+    original = PresenceSample.send
     calls = 0
 
-    async def apply(
+    async def send(
         self: PresenceSample, conn: psycopg.AsyncConnection, ctx: Context, items: Sequence[Item]
-    ) -> dict[int, Rejection]:
+    ) -> None:
         nonlocal calls
         calls += 1
-        result = await original(self, conn, ctx, items)
+        await original(self, conn, ctx, items)
         if calls == 1:
             raise psycopg.errors.DeadlockDetected("simulated")
-        return result
 
-    monkeypatch.setattr(PresenceSample, "apply", apply)
+    monkeypatch.setattr(PresenceSample, "send", send)
     panel = await world.enroll(room="r1")
     results = await world.send(panel, *_samples(panel, ["1", "2"]))
     assert [r["outcome"] for r in results] == ["applied", "applied"]
@@ -70,12 +73,12 @@ async def test_a_deadlock_retries_the_batch(world: World, monkeypatch: pytest.Mo
 async def test_persistent_contention_is_a_503(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def apply(
+    async def send(
         self: PresenceSample, conn: psycopg.AsyncConnection, ctx: Context, items: Sequence[Item]
-    ) -> dict[int, Rejection]:
+    ) -> None:
         raise psycopg.errors.LockNotAvailable("simulated")
 
-    monkeypatch.setattr(PresenceSample, "apply", apply)
+    monkeypatch.setattr(PresenceSample, "send", send)
     panel = await world.enroll(room="r1")
     response = await world.client.post(
         "/v1/events", json=panel.batch(*_samples(panel, ["1"])), headers=panel.headers

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from central.batch import loads
+from central.jsonread import loads
 
 JSON_TEXTS = [
     b'{"a":1,"a":2}',

@@ -174,7 +174,7 @@ async def test_serve_syncs_and_writes_back_on_its_schedule(
     monkeypatch.setenv(DSN_ENV, db)
     monkeypatch.setenv(KEY_ENV, str(tmp_path / "central.key"))
     monkeypatch.setenv(CALENDARS_ENV, str(_settings_file(tmp_path, server, calendar, PASSWORD)))
-    app = app_from_env()
+    app = app_from_env(gc_tuning=False)
     async with app.router.lifespan_context(app):
         pool = app.state.central.pool
         jobs = {job.id for job in app.state.calendar_scheduler.get_jobs()}
