@@ -11,9 +11,11 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
+from psycopg.pq import TransactionStatus
 
 from central.errors import NotAuthorised
 
@@ -75,6 +77,23 @@ SELECT id, site_id, scope_kind, scope_id, role, revoked_at, timezone, binds_sinc
 """
 
 
+async def _lookup(conn: psycopg.AsyncConnection, token_hash: bytes) -> Any:
+    """The device row of a token hash, its ``last_seen_at`` refreshed: one statement,
+    committed on its own (autocommit for that statement: one round trip where
+    BEGIN/lookup/COMMIT took three; every device request starts here). Inside a
+    transaction the caller opened, it is part of that transaction."""
+    if conn.info.transaction_status != TransactionStatus.IDLE:
+        cur = await conn.execute(_LOOKUP, [token_hash])
+        return await cur.fetchone()
+    was = conn.autocommit
+    await conn.set_autocommit(True)
+    try:
+        cur = await conn.execute(_LOOKUP, [token_hash])
+        return await cur.fetchone()
+    finally:
+        await conn.set_autocommit(was)
+
+
 def bearer_token(header: str | None) -> str:
     """The token of an ``Authorization: Bearer <token>`` header. Raises :class:`NotAuthorised`."""
     if not header:
@@ -93,9 +112,7 @@ async def authenticate(conn: psycopg.AsyncConnection, header: str | None) -> Dev
     Raises :class:`NotAuthorised` for a missing, unknown or revoked token.
     """
     token = bearer_token(header)
-    async with conn.transaction():
-        cur = await conn.execute(_LOOKUP, [hash_secret(token)])
-        row = await cur.fetchone()
+    row = await _lookup(conn, hash_secret(token))
     if row is None:
         raise NotAuthorised("unknown device token; enroll the device again")
     device_id, site_id, scope_kind, scope_id, role, revoked_at, timezone, binds_since = row

@@ -2,7 +2,12 @@ from __future__ import annotations
 
 from email.utils import parsedate_to_datetime
 
+import pytest
+from psycopg.pq import TransactionStatus
+
 from central import revoke_device
+from central.auth import authenticate
+from central.errors import NotAuthorised
 from tests.central.conftest import World
 
 
@@ -74,3 +79,35 @@ async def test_health_and_openapi_need_no_credentials(world: World) -> None:
     assert spec.text.startswith("openapi: 3.")
     for path in ("/v1/enroll:", "/v1/events:", "/v1/snapshot/calendar:", "/v1/commands/{id}/ack:"):
         assert path in spec.text
+
+
+async def test_the_lookup_commits_alone_and_leaves_the_connection_as_it_was(
+    world: World,
+) -> None:
+    """The lookup runs as one statement in autocommit: its last-seen update is visible
+    to every other connection at once, and the pooled connection goes back as it came."""
+    device = await world.enroll(room="r1")
+    token = device.headers["Authorization"]
+    async with world.pool.connection() as conn:
+        assert conn.autocommit is False
+        found = await authenticate(conn, token)
+        assert found.id == device.id and found.scope_resource == "room:r1"
+        assert conn.autocommit is False
+        assert conn.info.transaction_status == TransactionStatus.IDLE
+        async with world.pool.connection() as other:
+            cur = await other.execute(
+                "SELECT last_seen_at IS NOT NULL FROM devices WHERE id = %s", [device.id]
+            )
+            assert await cur.fetchone() == (True,)
+
+
+async def test_inside_a_transaction_the_lookup_is_part_of_it(world: World) -> None:
+    device = await world.enroll(room="r1")
+    async with world.pool.connection() as conn:
+        await conn.execute("SELECT 1")  # a transaction the caller opened
+        await authenticate(conn, device.headers["Authorization"])
+        await conn.rollback()  # ... and rolled back: the last-seen update with it
+    assert await world.count("devices", "id = %s AND last_seen_at IS NULL", device.id) == 1
+    with pytest.raises(NotAuthorised):
+        async with world.pool.connection() as conn:
+            await authenticate(conn, "Bearer not-a-token")
