@@ -68,6 +68,9 @@ from tapin.domain import Person
 
 __all__ = ["main"]
 
+_DIM = {"config": {"screen": {"dim_level": 40}}}
+"""What the operator's reconfigure commands set (a command needs a config to apply)."""
+
 P99_TARGET_MS = 250.0
 
 
@@ -208,7 +211,7 @@ class Fleet:
             for tick in range(int(phase.seconds / step)):
                 async with conn.transaction():
                     for state in self.rng.sample(states, min(per_step, len(states))):
-                        await queue_command(conn, state.member.device_id, "reconfigure")
+                        await queue_command(conn, state.member.device_id, "reconfigure", _DIM)
                 if tick % 6 == 0:
                     number = self.rng.randrange(math.ceil(len(states) / PER_SITE))
                     k = self.rng.randrange(PEOPLE) // 10 * 10  # a visible one
