@@ -74,6 +74,11 @@ ON CONFLICT DO NOTHING
 RETURNING event_id::text
 """
 
+_RECORD_NEW = _RECORD.removesuffix("ON CONFLICT DO NOTHING\nRETURNING event_id::text\n")
+""":data:`_RECORD` for events taken to be new (the early attempt): a plain insert, a
+quarter cheaper for PostgreSQL; one seen before breaks the primary key instead."""
+_LEDGER_KEY = "applied_events_pkey"
+
 _STORED = """
 SELECT event_id::text, outcome, reason, code, detail FROM applied_events
 WHERE device_id = %s AND event_id = ANY(%b::uuid[])
@@ -168,18 +173,15 @@ async def _note_binding(
 
 class _Mode(enum.Enum):
     EARLY = "early"
-    """Pipeline mode; each chunk's events opened as soon as they are parsed and the
-    commuting lanes' effects (presence samples, issue reports) sent at once, before the
-    ledger says whether the events are new: if any was seen before, the attempt is
-    rolled back and made again in :attr:`PLAIN` mode."""
+    """Pipeline mode; the events taken to be new (the ledger rows a plain insert), each
+    chunk opened as soon as it is parsed and the commuting lanes' effects (presence
+    samples, issue reports) sent at once: if any event was seen before, its ledger row
+    breaks the primary key, the attempt is rolled back and made again in :attr:`PLAIN`
+    mode."""
     PLAIN = "plain"
     """Pipeline mode for the ledger rows; every effect applied once the ledger answered."""
     CAREFUL = "careful"
     """No pipeline; a savepoint per event, so one that fails alone is rejected."""
-
-
-class _SeenBefore(Exception):
-    """An early attempt met events already in the ledger: roll back, go again plainly."""
 
 
 async def _transact(
@@ -196,26 +198,33 @@ async def _transact(
                 return await _apply_batch(conn, fresh, incoming, mode, open_some)
         except ServerError:
             raise  # not a batch (400, 413): nothing is recorded
-        except _SeenBefore:
-            mode = _Mode.PLAIN  # a resend: not an attempt lost to contention
+        except errors.UniqueViolation as exc:
+            if mode is not _Mode.EARLY or exc.diag.constraint_name != _LEDGER_KEY:
+                mode = _careful(ctx, exc, mode)
+            else:  # a resend, or the same batch twice at once: not lost to contention
+                mode = _Mode.PLAIN
         except _TRANSIENT as exc:
             log.info("device %s: %s on attempt %d; retrying", ctx.device.id, exc.sqlstate, attempt)
             await asyncio.sleep(random.uniform(0.01, 0.05) * attempt)
         except _UNAVAILABLE:
             raise  # the database is gone: 503, the device retries the batch later
         except Exception as exc:
-            # One event the checks did not foresee (a value the database refuses, a
-            # computation that overflows...): replay event by event, so it alone is
-            # rejected and the batch never fails for it.
-            if mode is _Mode.CAREFUL:
-                raise
-            log.warning(
-                "device %s: batch hit %s; replaying it event by event",
-                ctx.device.id,
-                getattr(exc, "sqlstate", None) or type(exc).__name__,
-            )
-            mode = _Mode.CAREFUL
+            mode = _careful(ctx, exc, mode)
     raise ServiceBusy("central is busy with conflicting writes; retry this batch shortly")
+
+
+def _careful(ctx: Context, exc: Exception, mode: _Mode) -> _Mode:
+    """One event the checks did not foresee (a value the database refuses, a computation
+    that overflows...): replay event by event, so it alone is rejected and the batch
+    never fails for it. Raises ``exc`` when the replay was already careful."""
+    if mode is _Mode.CAREFUL:
+        raise exc
+    log.warning(
+        "device %s: batch hit %s; replaying it event by event",
+        ctx.device.id,
+        getattr(exc, "sqlstate", None) or type(exc).__name__,
+    )
+    return _Mode.CAREFUL
 
 
 def _judge(
@@ -255,7 +264,8 @@ async def _apply_batch(
         site = await conn.execute(_SITE_RESOURCES, _site_params(ctx, incoming.events))
         known: set[str] | None = None
         for chunk in incoming.chunks(size):
-            records.append((chunk, await conn.execute(_RECORD, _ledger_rows(ctx, chunk))))
+            record = _RECORD_NEW if mode is _Mode.EARLY else _RECORD
+            records.append((chunk, await conn.execute(record, _ledger_rows(ctx, chunk))))
             if mode is _Mode.EARLY:
                 open_some([p for p in chunk if p.item is None and p.rejection is None])
                 if known is None:  # in by now: it went out before this chunk's rows
@@ -273,11 +283,10 @@ async def _apply_batch(
     if mode is not _Mode.EARLY:
         items = _judge(ctx, pending, {row[0] for row in await site.fetchall()}, rejections)
     new: set[str] = set()
-    for chunk, cur in records:
-        made = {row[0] for row in await cur.fetchall()}
-        if mode is _Mode.EARLY and len(made) < len(chunk):
-            raise _SeenBefore  # the effects sent early may repeat earlier ones: undo them
-        new |= made
+    for chunk, cur in records:  # early: every row went in (else the key broke above)
+        new |= (
+            {p.key for p in chunk} if mode is _Mode.EARLY else {r[0] for r in await cur.fetchall()}
+        )
     key_of = {p.index: p.key for p in pending}
 
     seen_before = [p for p in pending if p.key not in new]
