@@ -134,7 +134,7 @@ class PanelController(PendingActions):
         self.calendar.put_local(self.room_id, booking)
 
         def confirm() -> None:
-            self.calendar.put_local(self.room_id, replace(booking, pending=False))
+            self.calendar.settle_local(self.room_id, booking.id)
             self.notify(_("Booking confirmed"))
 
         await self._send(
@@ -212,6 +212,7 @@ class PanelController(PendingActions):
             await self._send(
                 MeetingRelease(meeting.id, "no_show"),
                 undo=self._restore(meeting.id, previous),
+                confirm=self._settle_local(meeting.id, ""),
             )
             log.info("released meeting %s: %s", meeting.id, decision.reason)
             released.append(meeting.id)
@@ -252,6 +253,7 @@ class PanelController(PendingActions):
             await self._send(
                 MeetingRelease(current.id, "empty"),
                 undo=self._restore(current.id, previous),
+                confirm=self._settle_local(current.id, ""),
             )
             self.notify(_("The room was empty: it has been released"), lasts=Lasts.ROOM)
 
@@ -273,9 +275,7 @@ class PanelController(PendingActions):
 
     def _settle_local(self, meeting_id: str, message: str) -> Callable[[], None]:
         def confirm() -> None:
-            current = self.calendar.local(self.room_id, meeting_id)
-            if current is not None:
-                self.calendar.put_local(self.room_id, replace(current, pending=False))
+            self.calendar.settle_local(self.room_id, meeting_id)
             if message:
                 self.notify(message)
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import enum
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -184,6 +184,11 @@ def meeting_view(meeting: Meeting, directory: Directory) -> MeetingView:
 Listener = Callable[[str], None]
 
 
+_REBASED = -1
+"""A settled local copy that is central's version plus a check-in made here: central's
+next times are taken at once (they cannot be older than ours)."""
+
+
 class CalendarStore:
     """Today's meetings per room, in memory, observable.
 
@@ -198,6 +203,9 @@ class CalendarStore:
         self._lock = threading.Lock()
         self._meetings: dict[str, tuple[Meeting, ...]] = {}
         self._local: dict[str, dict[str, Meeting | None]] = {}
+        self._settled: dict[str, dict[str, int]] = {}
+        """Per room, the local changes central confirmed, and how many snapshots since
+        named them without agreeing (see :meth:`settle_local`)."""
         self._listeners: list[Listener] = []
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -210,8 +218,22 @@ class CalendarStore:
 
         return unsubscribe
 
-    def replace_room(self, room_id: str, meetings: Iterable[Meeting]) -> None:
-        """Set a room's meetings (a fresh snapshot from central or the demo)."""
+    def replace_room(
+        self,
+        room_id: str,
+        meetings: Iterable[Meeting],
+        mentioned: Collection[str] | None = None,
+    ) -> None:
+        """Set a room's meetings (a fresh snapshot from central or the demo).
+
+        ``mentioned``: every id the snapshot names, those it does not show (released,
+        ended) included. A local change central has confirmed gives way to central's
+        version once a snapshot names it with the same times, names it as gone, or names
+        it a second time (the first may have been read before central applied the
+        change): central's later changes (a release from elsewhere, a booking moved in
+        the room's calendar) then show here too. A check-in made here is kept over
+        central's version (a booking made at the door counts as checked in) while the
+        meeting still starts when it did."""
         ordered = tuple(sorted(meetings, key=lambda m: (m.start, m.end, m.id)))
         for meeting in ordered:
             if meeting.room_id != room_id:
@@ -220,13 +242,40 @@ class CalendarStore:
                 )
         with self._lock:
             self._meetings[room_id] = ordered
+            if mentioned is not None:
+                self._give_way(room_id, {m.id: m for m in ordered}, mentioned)
         self._notify(room_id)
+
+    def _give_way(
+        self, room_id: str, shown: dict[str, Meeting], mentioned: Collection[str]
+    ) -> None:
+        settled = self._settled.get(room_id, {})
+        local = self._local.get(room_id, {})
+        for meeting_id in [m for m in settled if m in mentioned]:
+            mine, theirs = local.get(meeting_id), shown.get(meeting_id)
+            if theirs is None:  # central named it and does not show it: released, ended
+                local.pop(meeting_id, None)
+                del settled[meeting_id]
+                continue
+            moved = mine is not None and (mine.start, mine.end) != (theirs.start, theirs.end)
+            if moved and settled[meeting_id] != _REBASED:
+                settled[meeting_id] += 1  # maybe read before central applied ours...
+                if settled[meeting_id] < 2:
+                    continue  # ... not twice: then central's times are the times
+            # a check-in made here stays (booked at the door: central may not record one),
+            # unless central moved the start: the people at the door came for the old one
+            kept = mine is not None and mine.checked_in and mine.start == theirs.start
+            merged = replace(theirs, checked_in=theirs.checked_in or kept)
+            if merged == theirs:
+                local.pop(meeting_id, None)
+                del settled[meeting_id]
+            else:  # central's version from now on, with the check-in made here
+                local[meeting_id] = merged
+                settled[meeting_id] = _REBASED
 
     def forget_person(self, person_id: str) -> None:
         """Erase a person's traces: meetings they organise lose subject and organiser,
         and they leave every attendee list."""
-        from dataclasses import replace
-
         changed: list[str] = []
         with self._lock:
             for room_id, meetings in self._meetings.items():
@@ -259,23 +308,40 @@ class CalendarStore:
 
     def put_local(self, room_id: str, meeting: Meeting) -> None:
         """Show a change made on this device (a booking, a check-in, an extension)
-        over central's snapshot until it is undone; same id replaces the snapshot's."""
+        over central's snapshot until it is undone or central's version takes over
+        (:meth:`settle_local`); same id replaces the snapshot's."""
         if meeting.room_id != room_id:
             raise ValueError(f"meeting {meeting.id} belongs to {meeting.room_id}, not {room_id}")
         with self._lock:
             self._local.setdefault(room_id, {})[meeting.id] = meeting
+            self._settled.get(room_id, {}).pop(meeting.id, None)  # a new change pends
         self._notify(room_id)
 
     def hide_local(self, room_id: str, meeting_id: str) -> None:
         """Hide a meeting released or cancelled on this device."""
         with self._lock:
             self._local.setdefault(room_id, {})[meeting_id] = None
+            self._settled.get(room_id, {}).pop(meeting_id, None)
+        self._notify(room_id)
+
+    def settle_local(self, room_id: str, meeting_id: str) -> None:
+        """Central applied this device's change: no longer pending, and from now on
+        central's snapshots decide (see :meth:`replace_room`)."""
+        with self._lock:
+            local = self._local.get(room_id, {})
+            if meeting_id not in local:
+                return
+            mine = local[meeting_id]
+            if mine is not None and mine.pending:
+                local[meeting_id] = replace(mine, pending=False)
+            self._settled.setdefault(room_id, {})[meeting_id] = 0
         self._notify(room_id)
 
     def undo_local(self, room_id: str, meeting_id: str) -> None:
         """Drop this device's change to a meeting: central's version shows again."""
         with self._lock:
             changed = self._local.get(room_id, {}).pop(meeting_id, 0) != 0
+            self._settled.get(room_id, {}).pop(meeting_id, None)
         if changed:
             self._notify(room_id)
 
@@ -311,6 +377,7 @@ class CalendarStore:
             rooms = list(self._meetings)
             self._meetings.clear()
             self._local.clear()
+            self._settled.clear()
         for room_id in rooms:
             self._notify(room_id)
 

@@ -20,6 +20,7 @@ from tapin.device.snapshots import (
     SnapshotError,
     VisitorsToday,
     Withdrawn,
+    mentioned_ids,
     parse_availability,
     parse_calendar,
     parse_directory,
@@ -129,7 +130,8 @@ class Runtime:
             elif kind == "calendar" and self.config.room is not None:
                 meetings = parse_calendar(data, self.config.room)
                 self.withdrawn = tuple(parse_withdrawn(data, self.config.room))
-                self.calendar.replace_room(self.config.room, meetings)
+                mentioned = mentioned_ids(data)
+                self.calendar.replace_room(self.config.room, meetings, mentioned)
                 for gone in self.withdrawn:  # this device's copy of it gives way
                     self.calendar.undo_local(self.config.room, gone.booking_id)
         except SnapshotError as exc:

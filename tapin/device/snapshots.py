@@ -31,6 +31,7 @@ __all__ = [
     "VisitorType",
     "VisitorsToday",
     "Withdrawn",
+    "mentioned_ids",
     "parse_availability",
     "parse_calendar",
     "parse_directory",
@@ -221,6 +222,17 @@ def parse_calendar(data: Any, room_id: str) -> list[Meeting]:
         except ValueError as exc:
             raise SnapshotError(str(exc)) from None
     return meetings
+
+
+def mentioned_ids(data: Any) -> frozenset[str]:
+    """Every meeting id a ``calendar`` snapshot names, those it does not show (released,
+    ended) too: what central has decided about them is in it. Call after
+    :func:`parse_calendar` (which checks the snapshot)."""
+    return frozenset(
+        item["id"]
+        for item in _items(data, "meetings")
+        if isinstance(item, dict) and isinstance(item.get("id"), str)
+    )
 
 
 _CODE = frozenset("abcdefghijklmnopqrstuvwxyz_")

@@ -180,3 +180,68 @@ def test_reprs_carry_no_personal_data() -> None:
     m = meeting(at(*DAY, 10), at(*DAY, 11))
     assert "Anna" not in repr(person) and "anna@" not in repr(person)
     assert "Budget" not in repr(m)
+
+
+def _booked_here(store: CalendarStore) -> Meeting:
+    """A booking made on this panel, shown at once (pending), then confirmed by central."""
+    mine = meeting(at(*DAY, 9), at(*DAY, 9, 30), "bk", pending=True)
+    store.put_local("r", mine)
+    store.settle_local("r", "bk")
+    return mine
+
+
+def _shown(store: CalendarStore) -> list[tuple[str, datetime, datetime]]:
+    return [(m.id, m.start, m.end) for m in store.meetings("r")]
+
+
+def test_a_confirmed_booking_survives_a_snapshot_taken_before_central_had_it() -> None:
+    store = CalendarStore(STHLM)
+    mine = _booked_here(store)
+    assert not store.meetings("r")[0].pending  # confirmed
+    store.replace_room("r", [TEN], mentioned={"ten"})  # read before the booking applied
+    assert _shown(store) == [("bk", mine.start, mine.end), ("ten", TEN.start, TEN.end)]
+
+
+def test_once_central_agrees_its_later_changes_show() -> None:
+    store = CalendarStore(STHLM)
+    mine = _booked_here(store)
+    theirs = meeting(mine.start, mine.end, "bk")
+    store.replace_room("r", [theirs, TEN], mentioned={"bk", "ten"})  # caught up
+    moved = meeting(at(*DAY, 13), at(*DAY, 14), "bk")  # then moved in the room's calendar
+    store.replace_room("r", [moved, TEN], mentioned={"bk", "ten"})
+    assert _shown(store) == [("ten", TEN.start, TEN.end), ("bk", moved.start, moved.end)]
+    store.replace_room("r", [TEN], mentioned={"bk", "ten"})  # released at central
+    assert _shown(store) == [("ten", TEN.start, TEN.end)]
+
+
+def test_a_booking_central_released_or_moved_at_once_gives_way() -> None:
+    store = CalendarStore(STHLM)
+    _booked_here(store)
+    store.replace_room("r", [], mentioned={"bk"})  # named, not shown: released or ended
+    assert _shown(store) == []
+
+    store = CalendarStore(STHLM)
+    _booked_here(store)
+    moved = meeting(at(*DAY, 13), at(*DAY, 14), "bk")
+    store.replace_room("r", [moved], mentioned={"bk"})  # maybe a snapshot from before...
+    assert _shown(store) == [("bk", at(*DAY, 9), at(*DAY, 9, 30))]
+    store.replace_room("r", [moved], mentioned={"bk"})  # ... not twice: central decides
+    assert _shown(store) == [("bk", moved.start, moved.end)]
+
+
+def test_a_pending_change_is_never_taken_back_by_a_snapshot() -> None:
+    store = CalendarStore(STHLM)
+    store.put_local("r", meeting(at(*DAY, 9), at(*DAY, 9, 30), "bk", pending=True))
+    for _ in range(3):  # not confirmed yet: central's view cannot know it
+        store.replace_room("r", [], mentioned={"bk"})
+    assert [m.id for m in store.meetings("r")] == ["bk"]
+    # a check-in made here then confirmed: central's checked-in version takes over
+    store.settle_local("r", "bk")
+    store.put_local("r", meeting(at(*DAY, 9), at(*DAY, 9, 30), "bk", checked_in=True))
+    store.settle_local("r", "bk")
+    store.replace_room("r", [meeting(at(*DAY, 9), at(*DAY, 9, 30), "bk")], mentioned={"bk"})
+    assert store.meetings("r")[0].checked_in  # central's copy is older: ours stays
+    store.replace_room(
+        "r", [meeting(at(*DAY, 9), at(*DAY, 9, 30), "bk", checked_in=True)], mentioned={"bk"}
+    )
+    assert store.local("r", "bk") is None and store.meetings("r")[0].checked_in
