@@ -31,10 +31,21 @@ GC_THRESHOLD = 10_000
 if TYPE_CHECKING:  # the device CLI imports this module without the server stack
     from starlette.applications import Starlette
 
-__all__ = ["DSN_ENV", "GC_THRESHOLD", "KEY_ENV", "POOL_ENV", "app_from_env", "pool_size", "tune_gc"]
+__all__ = [
+    "CALENDARS_ENV",
+    "DSN_ENV",
+    "GC_THRESHOLD",
+    "KEY_ENV",
+    "POOL_ENV",
+    "app_from_env",
+    "pool_size",
+    "tune_gc",
+]
 
 DSN_ENV = "TAPIN_CENTRAL_DSN"
 KEY_ENV = "TAPIN_CENTRAL_KEY"
+CALENDARS_ENV = "TAPIN_CENTRAL_CALENDARS"
+"""The room calendars' settings file (:mod:`central.calendars.settings`)."""
 POOL_ENV = "TAPIN_CENTRAL_POOL_MAX"
 """Database connections per worker process (default :data:`DEFAULT_POOL`)."""
 DEFAULT_POOL = 8

@@ -14,7 +14,7 @@ import argparse
 import os
 from typing import Any
 
-from central.calendars.settings import CALENDARS_ENV
+from central.asgi import CALENDARS_ENV
 from central.cli import _command as command
 from central.cli import _dsn, _guarded, _synced, _with_pool
 

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from central.asgi import CALENDARS_ENV
 from central.calendars.base import Connector
 from central.errors import SettingsError
 from central.secretfiles import read_secret_toml
@@ -52,7 +53,6 @@ __all__ = [
     "make_connector",
 ]
 
-CALENDARS_ENV = "TAPIN_CENTRAL_CALENDARS"
 CONNECTORS = ("caldav", "graph")
 AUTHS = ("basic", "google-service-account")
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
