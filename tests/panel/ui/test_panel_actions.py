@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from sync.queue import AsyncSealedQueue
-from sync.wire import open_epoch_key, open_payload
+from sync.wire import SealedEvent, open_epoch_key, open_payload
 from tapin.demo.central import DemoCentral
 from tapin.demo.clock import ManualClock
 from tapin.demo.runtime import demo_config, demo_runtime
@@ -51,7 +51,7 @@ async def settle(app, screen) -> None:
     screen.frames(3)
 
 
-async def sealed(queue: AsyncSealedQueue) -> list[tuple[str, dict, object]]:
+async def sealed(queue: AsyncSealedQueue) -> list[tuple[str, dict, SealedEvent]]:
     batch = await queue.take_batch(100)
     await queue.release_inflight()
     return [
@@ -109,7 +109,7 @@ async def test_book_now_pending_then_confirmed(screen, panel, tmp_path) -> None:
     screen.save(tmp_path / "book-pending.png")
     ((kind, _payload, event),) = await sealed(queue)
     assert kind == "booking.create" and event.resource == "room:aurora"
-    assert event.ends_at is not None
+    assert event.ends_at is not None and event.starts_at is not None
     assert datetime.fromisoformat(event.ends_at) - datetime.fromisoformat(event.starts_at) == (
         timedelta(minutes=30)
     )
@@ -248,6 +248,7 @@ async def test_actions_refused_without_a_queue_say_so(screen, run_panel, tmp_pat
     error = app.status_screen.notice_card("error")
     assert error is not None and "Tap to close" in error.ids.words.text
     clock = runtime.clock
+    assert isinstance(clock, ManualClock)
     clock.now = NOW + timedelta(minutes=10)  # an error outlasts any visit
     await settle(app, screen)
     assert app.status_screen.notice_card("error") is not None
