@@ -6,27 +6,16 @@ withdraws it and the panel says so, in its language, without a word of the winne
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from caldav.davclient import DAVClient
-from psycopg_pool import AsyncConnectionPool
 
-from central.calendars.caldav import CalDavConnector
-from central.calendars.settings import SiteCalendars
-from central.calendars.sync import sync_site
-from central.calendars.writeback import drain_writebacks
 from tapin import i18n
-from tapin.config import load_config
-from tapin.device.runtime import empty_runtime
-from tapin.device.services import open_device_sync
 from tests.central.calendars.conftest import ics, vevent
-from tests.central.calendars.radicale import PASSWORD, USER, radicale
-from tests.panel.ui.test_panel_actions import settle, tap_choice
+from tests.panel.ui.calendar_room import calendar_room
+from tests.panel.ui.test_panel_actions import settle
 from tests.panel.ui.test_status_screen import texts
 
 pytestmark = [pytest.mark.ui, pytest.mark.pg, pytest.mark.slow]
@@ -40,47 +29,13 @@ def _withdrawn_line(shown: list[str]) -> str:
 async def test_a_booking_the_calendar_wins_is_withdrawn_with_words_on_the_panel(
     central: Any, screen: Any, run_panel: Any, tmp_path: Path, locale: str
 ) -> None:
-    device = central.enroll("panel", room="skog")
-    with psycopg.connect(central.dsn) as conn:  # a free room whatever the hour
-        conn.execute("DELETE FROM meetings WHERE room_id = 'skog'")
-        [site_id] = conn.execute("SELECT site_id FROM rooms WHERE id = 'skog'").fetchone() or [""]
     i18n.use(locale)
-    with radicale(tmp_path / "radicale") as server:
-        name = f"skog-{uuid.uuid4().hex[:6]}"
-        with DAVClient(server.url, username=USER, password=PASSWORD) as client:
-            calendar = client.principal().make_calendar(name=name, cal_id=name)
-        site = SiteCalendars(
-            site_id=site_id,
-            connector="caldav",
-            url=server.url,
-            user=USER,
-            password=PASSWORD,
-            rooms={"skog": str(calendar.url)},
-        )
-        connector = CalDavConnector(site.url, site.user, site.password)
-        pool = AsyncConnectionPool(central.dsn, min_size=1, max_size=2, open=False)
-        await pool.open()
-        config = load_config(device.config)
-        runtime = empty_runtime(config)
-        sync = await open_device_sync(config, runtime)
+    async with calendar_room(central, screen, run_panel, tmp_path) as room:
+        app, sync, config, calendar = room.app, room.sync, room.config, room.calendar
         try:
-            await sync_site(pool, site, connector, datetime.now(UTC))  # skog has a calendar
-            assert await sync.agent.refresh(force=True)
-            app = run_panel(runtime, "skog", sink=sync.queue)
-            sync.agent.on_settled = app.controller.on_results
-            app.refresh()
-            screen.frames(3)
-
-            book = app.status_screen.action_button("book")
-            assert book is not None, texts(app.root)
-            screen.tap_widget(book)
-            tap_choice(screen, app, next(iter(app.status_screen.dialog.buttons)))
-            await settle(app, screen)
-            assert await sync.agent.drain(force=True) == 1
+            booked = await room.book_by_touch(screen)
             await asyncio.sleep(0)
             await settle(app, screen)
-            assert app.status_screen.view.state == "busy", texts(app.root)
-            [booked] = runtime.calendar.meetings("skog")
 
             # meanwhile a colleague's private meeting was booked over it in the calendar
             now = datetime.now(UTC)
@@ -96,7 +51,7 @@ async def test_a_booking_the_calendar_wins_is_withdrawn_with_words_on_the_panel(
                     )
                 )
             )
-            report = await drain_writebacks(pool, {site_id: connector}, {"skog": site_id})
+            report = await room.write_back()
             assert report.withdrawn == 1
 
             assert await sync.agent.refresh(force=True)
@@ -119,7 +74,7 @@ async def test_a_booking_the_calendar_wins_is_withdrawn_with_words_on_the_panel(
             screen.save(tmp_path / f"withdrawn-{locale}.png")
 
             # the next calendar sync brings the winner (private, no subject); the words stay
-            await sync_site(pool, site, connector, datetime.now(UTC))
+            await room.sync_calendar()
             assert await sync.agent.refresh(force=True)
             app.refresh()
             screen.frames(3)
@@ -139,6 +94,3 @@ async def test_a_booking_the_calendar_wins_is_withdrawn_with_words_on_the_panel(
             assert _withdrawn_line(texts(app.root)) == ""
         finally:
             i18n.use("en")
-            await sync.close()
-            await pool.close()
-            connector.close()
