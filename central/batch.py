@@ -42,12 +42,9 @@ __all__ = [
     "Limits",
     "Pending",
     "Result",
-    "open_events",
     "open_pending",
-    "parse_batch",
     "parse_envelope",
     "parse_events",
-    "record_events",
 ]
 
 log = logging.getLogger(__name__)
@@ -188,18 +185,14 @@ def parse_events(
     return parsed
 
 
-def parse_batch(body: Any, limits: Limits) -> tuple[dict[str, bytes], list[SealedEvent | Result]]:
-    """The batch's sealed epoch keys and its events (or their ``malformed`` answers)."""
-    epochs, events = parse_envelope(body, limits)
-    return epochs, parse_events(events)
-
-
 class Incoming:
     """A batch parsed and recorded chunk by chunk (:meth:`chunks`), so the ledger rows
     of the first events can be written while the later ones are still being parsed.
-    Afterwards :attr:`parsed` holds every event (or its answer), :attr:`pending` the
-    first-seen ones to record and :attr:`answers` the answers of those not recorded,
-    as :func:`parse_batch` and :func:`record_events` give them."""
+    Afterwards :attr:`parsed` holds every event (or its ``malformed`` answer),
+    :attr:`pending` the first-seen ones to record (each with ``created``: its clear
+    ``created_at`` when central takes it, for the ledger row) and :attr:`answers` the
+    answers of those not recorded. Their payloads are opened by :func:`open_pending`,
+    which may run while the ledger rows are being written."""
 
     def __init__(self, events: list[Any], epochs: dict[str, bytes], now: datetime) -> None:
         self.events = events
@@ -228,11 +221,6 @@ class Incoming:
             _record(chunk, start, self.epochs, self.now, self.pending, self.answers, self._seen)
             if len(self.pending) > before:
                 yield self.pending[before:]
-
-    def finish(self) -> None:
-        """Parse and record whatever :meth:`chunks` has not reached yet."""
-        for _ in self.chunks(len(self.events) or 1):
-            pass
 
 
 _MAX_SEQ = 2**63 - 1
@@ -328,19 +316,6 @@ def _item(
     )
 
 
-def record_events(
-    parsed: list[SealedEvent | Result], epochs: dict[str, bytes], now: datetime
-) -> tuple[list[Pending], dict[int, Result]]:
-    """From the clear fields alone, the first-seen events to record in the ledger (each
-    with ``created``: its clear ``created_at`` when central takes it, for the ledger row),
-    and the answers of those not recorded. Their payloads are opened by
-    :func:`open_pending`, which may run while the ledger rows are being written."""
-    pending: list[Pending] = []
-    answers: dict[int, Result] = {}
-    _record(parsed, 0, epochs, now, pending, answers, set())
-    return pending, answers
-
-
 def _record(
     parsed: list[SealedEvent | Result],
     offset: int,
@@ -350,8 +325,9 @@ def _record(
     answers: dict[int, Result],
     seen: set[str],
 ) -> None:
-    """:func:`record_events` for ``parsed``, the events from batch index ``offset`` on,
-    adding to ``pending``, ``answers`` and ``seen`` (the keys recorded so far)."""
+    """From the clear fields alone, which of ``parsed`` (the events from batch index
+    ``offset`` on) to record, added to ``pending``, and the answers of those not
+    recorded, added to ``answers``; ``seen``: the keys recorded so far."""
     for index, event in enumerate(parsed, offset):
         if isinstance(event, Result):
             answers[index] = event
@@ -417,17 +393,3 @@ def open_pending(
         except Exception as exc:  # a value nothing foresaw: this event only
             log.warning("event %s could not be opened (%s)", event.id, type(exc).__name__)
             p.rejection = Rejection(Code.INVALID, "central could not read this event")
-
-
-def open_events(
-    parsed: list[SealedEvent | Result],
-    epochs: dict[str, bytes],
-    keys: EpochKeys,
-    device: DeviceContext,
-    now: datetime,
-) -> tuple[list[Pending], dict[int, Result]]:
-    """:func:`record_events` then :func:`open_pending`: what to record (opened), and
-    unrecorded answers."""
-    pending, answers = record_events(parsed, epochs, now)
-    open_pending(pending, epochs, keys, device, now)
-    return pending, answers

@@ -35,6 +35,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from central.auth import DeviceContext
 from central.errors import BadRequest, NotFound
+from sync.events import HEARTBEAT_ERROR_CODES
 
 __all__ = [
     "DISK_LOW",
@@ -56,16 +57,7 @@ DISK_LOW = 100 * 1024 * 1024
 TOO_HOT = 80.0
 _BIG = 10**15
 
-ERROR_CODES = (  # tapin.device.health.ERROR_CODES: central shares only the contract
-    "unreachable",
-    "certificate",
-    "revoked",
-    "not_authorised",
-    "refused",
-    "server_trouble",
-    "snapshot_not_applied",
-    "other",
-)
+ERROR_CODES = HEARTBEAT_ERROR_CODES  # the contract devices send by
 _VERSION = re.compile(r"[0-9A-Za-z.+_-]{1,40}")
 _STATES = ("ok", "restarted", "power_cycled", "fault", "stopped")
 

@@ -126,10 +126,12 @@ async def ingest(
     epochs, events = parse_envelope(body, limits)
     incoming = Incoming(events, epochs, now)
     ctx = Context(device, now, limits.max_photo_bytes)
-    outcomes = await _transact(
-        conn, ctx, incoming, lambda some: open_pending(some, epochs, keys, device, now)
-    )
-    incoming.finish()  # (already, unless nothing needed recording)
+
+    def open_some(some: list[Pending]) -> None:  # those not opened by an earlier attempt
+        fresh = [p for p in some if p.item is None and p.rejection is None]
+        open_pending(fresh, epochs, keys, device, now)
+
+    outcomes = await _transact(conn, ctx, incoming, open_some)
     await _note_binding(conn, device, incoming.parsed)
     parsed, pending, answers = incoming.parsed, incoming.pending, incoming.answers
     answers.update(outcomes)
@@ -267,7 +269,7 @@ async def _apply_batch(
             record = _RECORD_NEW if mode is _Mode.EARLY else _RECORD
             records.append((chunk, await conn.execute(record, _ledger_rows(ctx, chunk))))
             if mode is _Mode.EARLY:
-                open_some([p for p in chunk if p.item is None and p.rejection is None])
+                open_some(chunk)
                 if known is None:  # in by now: it went out before this chunk's rows
                     known = {row[0] for row in await site.fetchall()}
                 judged = _judge(ctx, chunk, known, rejections)
@@ -277,7 +279,7 @@ async def _apply_batch(
         if not incoming.pending:
             return {}
         if mode is not _Mode.EARLY:
-            open_some([p for p in incoming.pending if p.item is None and p.rejection is None])
+            open_some(incoming.pending)
     # out of pipeline mode: every result above is in
     pending = incoming.pending
     if mode is not _Mode.EARLY:

@@ -34,6 +34,7 @@ __all__ = [
     "BADGE_QR_PREFIX",
     "COUNT_BAND",
     "DESK_PARTS",
+    "HEARTBEAT_ERROR_CODES",
     "INVITE_QR_PREFIX",
     "ISSUE_CATEGORIES",
     "MAX_COMPANY",
@@ -149,6 +150,17 @@ MAX_PHOTO_BYTES = 1024 * 1024
 MAX_SIGNATURE_BYTES = 256 * 1024
 MAX_TYPE_ID = 32
 SIGNOUT_VIA = ("list", "badge", "reception", "auto")
+HEARTBEAT_ERROR_CODES = (
+    "unreachable",
+    "certificate",
+    "revoked",
+    "not_authorised",
+    "refused",
+    "server_trouble",
+    "snapshot_not_applied",
+    "other",
+)
+"""A heartbeat's ``last_error``: a code only, never a message (central refuses others)."""
 """How a visitor signed out: picked themselves from the list, scanned their badge, was
 signed out by reception (the evacuation list), or automatically at the day's end."""
 DESK_PARTS = {

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import tapin
+from sync.events import HEARTBEAT_ERROR_CODES
 
 __all__ = [
     "ERROR_CODES",
@@ -51,16 +52,7 @@ __all__ = [
 STARTED = time.monotonic()
 """When this process imported the module: the process uptime's zero."""
 
-ERROR_CODES = (
-    "unreachable",
-    "certificate",
-    "revoked",
-    "not_authorised",
-    "refused",
-    "server_trouble",
-    "snapshot_not_applied",
-    "other",
-)
+ERROR_CODES = HEARTBEAT_ERROR_CODES  # the contract with central (sync.events)
 """Every code :func:`error_code` gives (central refuses any other)."""
 
 _PREFIXES = (
